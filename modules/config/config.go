@@ -1,0 +1,307 @@
+// Package config loads the service's settings: defaults in code, then the TOML
+// file, then APP_<SECTION>_<KEY> environment variables; Load validates the
+// result and names the key of the first bad value.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/toml/v2"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// Config is every setting the service and the producer read.
+type Config struct {
+	HTTP     HTTP
+	Postgres Postgres
+	Kafka    Kafka
+	Cache    Cache
+	Log      Log
+}
+
+// HTTP configures the web server.
+type HTTP struct {
+	Addr string // http.addr
+}
+
+// Postgres configures the store.
+type Postgres struct {
+	DSN            string        // postgres.dsn
+	ConnectTimeout time.Duration // postgres.connect_timeout: how long start waits for the database
+}
+
+// Kafka configures the consumer, the DLQ publisher and the producer.
+type Kafka struct {
+	Brokers    []string      // kafka.brokers
+	Topic      string        // kafka.topic
+	Group      string        // kafka.group
+	DLQTopic   string        // kafka.dlq_topic
+	Partitions int32         // kafka.partitions: used when the service creates a missing topic
+	BatchSize  int           // kafka.batch_size: most messages stored in one transaction
+	BatchWait  time.Duration // kafka.batch_wait: longest a partial batch waits for more
+}
+
+// Cache configures the in-memory cache.
+type Cache struct {
+	Capacity int // cache.capacity
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string // log.level: debug, info, warn, error
+	Format string // log.format: json, text
+}
+
+// EnvPrefix starts every environment variable the config reads.
+const EnvPrefix = "APP_"
+
+func defaults() map[string]any {
+	return map[string]any{
+		"http.addr":                ":9090",
+		"postgres.dsn":             "postgres://orders:orders@localhost:5432/orders?sslmode=disable",
+		"postgres.connect_timeout": "30s",
+		"kafka.brokers":            "localhost:9092",
+		"kafka.topic":              "orders",
+		"kafka.group":              "bank",
+		"kafka.dlq_topic":          "orders.dlq",
+		"kafka.partitions":         "3",
+		"kafka.batch_size":         "500",
+		"kafka.batch_wait":         "50ms",
+		"cache.capacity":           "1000",
+		"log.level":                "info",
+		"log.format":               "json",
+	}
+}
+
+// Load reads defaults, then the TOML file at path (a missing file means
+// defaults), then the environment as given by environ (os.Environ's form).
+func Load(path string, environ []string) (Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
+		return Config{}, fmt.Errorf("config defaults: %w", err)
+	}
+	if path != "" {
+		if _, err := os.Stat(path); err == nil {
+			if err := k.Load(file.Provider(path), toml.Parser()); err != nil {
+				return Config{}, fmt.Errorf("config file %s: %w", path, err)
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	envVars := make(map[string]string)
+	for _, kv := range environ {
+		if name, value, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, EnvPrefix) {
+			envVars[name] = value
+		}
+	}
+	if err := k.Load(env.Provider(".", env.Opt{
+		Prefix:        EnvPrefix,
+		EnvironFunc:   func() []string { return mapToEnviron(envVars) },
+		TransformFunc: envKey,
+	}), nil); err != nil {
+		return Config{}, fmt.Errorf("config environment: %w", err)
+	}
+	return parse(k)
+}
+
+// envKey maps APP_KAFKA_DLQ_TOPIC to kafka.dlq_topic: the first underscore
+// after the prefix separates the section from the key.
+func envKey(name, value string) (string, any) {
+	rest := strings.ToLower(strings.TrimPrefix(name, EnvPrefix))
+	section, key, ok := strings.Cut(rest, "_")
+	if !ok {
+		return "", nil
+	}
+	return section + "." + key, value
+}
+
+func mapToEnviron(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// Error is a bad configuration value.
+type Error struct {
+	Key     string
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("config: %s (env %s): %s", e.Key, EnvName(e.Key), e.Message)
+}
+
+// EnvName is the environment variable that sets key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func bad(key, format string, args ...any) error {
+	return &Error{Key: key, Message: fmt.Sprintf(format, args...)}
+}
+
+var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+func parse(k *koanf.Koanf) (Config, error) {
+	var c Config
+	var err error
+	str := func(key string) string { return strings.TrimSpace(k.String(key)) }
+
+	c.HTTP.Addr = str("http.addr")
+	if err := hostPort("http.addr", c.HTTP.Addr, true); err != nil {
+		return c, err
+	}
+
+	c.Postgres.DSN = str("postgres.dsn")
+	if err := dsn("postgres.dsn", c.Postgres.DSN); err != nil {
+		return c, err
+	}
+	if c.Postgres.ConnectTimeout, err = duration(k, "postgres.connect_timeout", time.Second, time.Hour); err != nil {
+		return c, err
+	}
+
+	for _, b := range brokerList(k.Get("kafka.brokers")) {
+		if b = strings.TrimSpace(b); b != "" {
+			c.Kafka.Brokers = append(c.Kafka.Brokers, b)
+		}
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		return c, bad("kafka.brokers", "is empty, want host:port[,host:port...]")
+	}
+	for _, b := range c.Kafka.Brokers {
+		if err := hostPort("kafka.brokers", b, false); err != nil {
+			return c, err
+		}
+	}
+	for _, key := range []string{"kafka.topic", "kafka.group", "kafka.dlq_topic"} {
+		if v := str(key); !topicName.MatchString(v) {
+			return c, bad(key, "%q is not a valid name (1 to 249 of a-z A-Z 0-9 . _ -)", v)
+		}
+	}
+	c.Kafka.Topic, c.Kafka.Group, c.Kafka.DLQTopic = str("kafka.topic"), str("kafka.group"), str("kafka.dlq_topic")
+	if c.Kafka.Topic == c.Kafka.DLQTopic {
+		return c, bad("kafka.dlq_topic", "%q is the same as kafka.topic", c.Kafka.DLQTopic)
+	}
+	partitions, err := integer(k, "kafka.partitions", 1, 10000)
+	if err != nil {
+		return c, err
+	}
+	c.Kafka.Partitions = int32(partitions)
+	if c.Kafka.BatchSize, err = integer(k, "kafka.batch_size", 1, 10000); err != nil {
+		return c, err
+	}
+	if c.Kafka.BatchWait, err = duration(k, "kafka.batch_wait", time.Millisecond, time.Minute); err != nil {
+		return c, err
+	}
+
+	if c.Cache.Capacity, err = integer(k, "cache.capacity", 0, 10_000_000); err != nil {
+		return c, err
+	}
+
+	c.Log.Level = strings.ToLower(str("log.level"))
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return c, bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	c.Log.Format = strings.ToLower(str("log.format"))
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		return c, bad("log.format", "%q is not one of json, text", c.Log.Format)
+	}
+	return c, nil
+}
+
+// brokerList takes brokers as a TOML array or a comma-separated string.
+func brokerList(v any) []string {
+	switch v := v.(type) {
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, b := range v {
+			out = append(out, fmt.Sprint(b))
+		}
+		return out
+	case string:
+		return strings.Split(v, ",")
+	default:
+		return nil
+	}
+}
+
+func hostPort(key, v string, hostOptional bool) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return bad(key, "%q is not host:port", v)
+	}
+	if host == "" && !hostOptional {
+		return bad(key, "%q has no host", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return bad(key, "%q has no valid port (0 to 65535)", v)
+	}
+	return nil
+}
+
+func dsn(key, v string) error {
+	if v == "" {
+		return bad(key, "is empty")
+	}
+	if strings.Contains(v, "://") {
+		u, err := url.Parse(v)
+		if err != nil {
+			// The parse error would echo the DSN, password included.
+			return bad(key, "is not a valid URL")
+		}
+		if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+			return bad(key, "scheme %q is not postgres://", u.Scheme)
+		}
+		if u.Host == "" {
+			return bad(key, "has no host")
+		}
+		return nil
+	}
+	if !strings.Contains(v, "=") {
+		return bad(key, "is neither a postgres:// URL nor key=value pairs")
+	}
+	return nil
+}
+
+func integer(k *koanf.Koanf, key string, lo, hi int) (int, error) {
+	raw := strings.TrimSpace(k.String(key))
+	n, err := strconv.Atoi(raw)
+	if err != nil {
+		return 0, bad(key, "%q is not a whole number", raw)
+	}
+	if n < lo || n > hi {
+		return 0, bad(key, "%d is out of range %d to %d", n, lo, hi)
+	}
+	return n, nil
+}
+
+func duration(k *koanf.Koanf, key string, lo, hi time.Duration) (time.Duration, error) {
+	raw := strings.TrimSpace(k.String(key))
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		return 0, bad(key, "%q is not a duration (like 500ms or 30s)", raw)
+	}
+	if d < lo || d > hi {
+		return 0, bad(key, "%s is out of range %s to %s", d, lo, hi)
+	}
+	return d, nil
+}

@@ -1,0 +1,164 @@
+package order
+
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
+// Bounds on values. Amounts are minor units; MaxAmount keeps every sum the
+// rules compute far inside int64.
+const (
+	MaxAmount    = 1_000_000_000_000_000 // 10^15 minor units
+	MaxItems     = 1000
+	maxShortText = 255
+	maxLongText  = 1024
+)
+
+// Validate checks every rule and returns a *RejectError of KindValidation
+// listing each problem with its field path, or nil.
+func (o *Order) Validate() error {
+	if err := validate(o, nil); err != nil {
+		return err
+	}
+	return nil
+}
+
+type checker struct{ problems []FieldError }
+
+func (c *checker) add(field, format string, args ...any) {
+	c.problems = append(c.problems, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) text(field, v string, required bool, max int) {
+	switch {
+	case required && v == "":
+		c.add(field, "is required")
+	case utf8.RuneCountInString(v) > max:
+		c.add(field, "is %d characters, more than %d", utf8.RuneCountInString(v), max)
+	}
+}
+
+func (c *checker) amount(field string, v int64) bool {
+	switch {
+	case v < 0:
+		c.add(field, "must not be negative, got %d", v)
+	case v > MaxAmount:
+		c.add(field, "is %d, more than %d", v, int64(MaxAmount))
+	default:
+		return true
+	}
+	return false
+}
+
+func validate(o *Order, dateProblem *FieldError) *RejectError {
+	var c checker
+	switch {
+	case o.OrderUID == "":
+		c.add("order_uid", "is required")
+	case !ValidUID(o.OrderUID):
+		c.add("order_uid", "%q must be 1 to %d of A-Z a-z 0-9 _ -", clip(o.OrderUID), MaxUIDLen)
+	}
+	c.text("track_number", o.TrackNumber, true, maxShortText)
+	c.text("entry", o.Entry, true, maxShortText)
+	c.text("locale", o.Locale, false, maxShortText)
+	c.text("internal_signature", o.InternalSignature, false, maxShortText)
+	c.text("customer_id", o.CustomerID, false, maxShortText)
+	c.text("delivery_service", o.DeliveryService, false, maxShortText)
+	c.text("shardkey", o.ShardKey, false, maxShortText)
+	c.text("oof_shard", o.OofShard, false, maxShortText)
+	c.amount("sm_id", o.SmID)
+	if dateProblem != nil {
+		c.problems = append(c.problems, *dateProblem)
+	} else if o.DateCreated.IsZero() {
+		c.add("date_created", "is required")
+	}
+
+	d := o.Delivery
+	c.text("delivery.name", d.Name, true, maxShortText)
+	c.text("delivery.phone", d.Phone, true, maxShortText)
+	c.text("delivery.zip", d.Zip, false, maxShortText)
+	c.text("delivery.city", d.City, true, maxShortText)
+	c.text("delivery.address", d.Address, true, maxLongText)
+	c.text("delivery.region", d.Region, false, maxShortText)
+	c.text("delivery.email", d.Email, false, maxShortText)
+
+	p := o.Payment
+	c.text("payment.transaction", p.Transaction, true, maxShortText)
+	if p.Transaction != "" && o.OrderUID != "" && p.Transaction != o.OrderUID {
+		c.add("payment.transaction", "%q must equal order_uid %q", clip(p.Transaction), clip(o.OrderUID))
+	}
+	c.text("payment.request_id", p.RequestID, false, maxShortText)
+	if !isCurrency(p.Currency) {
+		if p.Currency == "" {
+			c.add("payment.currency", "is required")
+		} else {
+			c.add("payment.currency", "%q must be 3 upper-case letters (ISO 4217)", clip(p.Currency))
+		}
+	}
+	c.text("payment.provider", p.Provider, true, maxShortText)
+	c.text("payment.bank", p.Bank, false, maxShortText)
+	c.amount("payment.payment_dt", p.PaymentDt)
+	amountOK := c.amount("payment.amount", p.Amount)
+	costOK := c.amount("payment.delivery_cost", p.DeliveryCost)
+	goodsOK := c.amount("payment.goods_total", p.GoodsTotal)
+	feeOK := c.amount("payment.custom_fee", p.CustomFee)
+
+	switch {
+	case len(o.Items) == 0:
+		c.add("items", "must have at least one item")
+	case len(o.Items) > MaxItems:
+		c.add("items", "has %d items, more than %d", len(o.Items), MaxItems)
+	}
+	itemsOK := len(o.Items) > 0 && len(o.Items) <= MaxItems
+	var sum int64
+	for i, it := range o.Items {
+		f := func(name string) string { return fmt.Sprintf("items[%d].%s", i, name) }
+		c.amount(f("chrt_id"), it.ChrtID)
+		c.amount(f("nm_id"), it.NmID)
+		c.amount(f("status"), it.Status)
+		c.text(f("track_number"), it.TrackNumber, false, maxShortText)
+		c.text(f("rid"), it.Rid, false, maxShortText)
+		c.text(f("name"), it.Name, true, maxShortText)
+		c.text(f("size"), it.Size, false, maxShortText)
+		c.text(f("brand"), it.Brand, false, maxShortText)
+		priceOK := c.amount(f("price"), it.Price)
+		totalOK := c.amount(f("total_price"), it.TotalPrice)
+		saleOK := it.Sale >= 0 && it.Sale <= 100
+		if !saleOK {
+			c.add(f("sale"), "must be 0 to 100, got %d", it.Sale)
+		}
+		if priceOK && saleOK && totalOK {
+			if want := it.Price * (100 - it.Sale) / 100; it.TotalPrice != want {
+				c.add(f("total_price"), "is %d, want %d = floor(price %d × (100 − sale %d) / 100)", it.TotalPrice, want, it.Price, it.Sale)
+			}
+		}
+		if !totalOK {
+			itemsOK = false
+		}
+		sum += it.TotalPrice
+	}
+	if itemsOK && goodsOK && p.GoodsTotal != sum {
+		c.add("payment.goods_total", "is %d, want %d = the sum of items' total_price", p.GoodsTotal, sum)
+	}
+	if amountOK && goodsOK && costOK && feeOK {
+		if want := p.GoodsTotal + p.DeliveryCost + p.CustomFee; p.Amount != want {
+			c.add("payment.amount", "is %d, want %d = goods_total + delivery_cost + custom_fee", p.Amount, want)
+		}
+	}
+	if len(c.problems) == 0 {
+		return nil
+	}
+	return &RejectError{Kind: KindValidation, Problems: c.problems}
+}
+
+func isCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
