@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -112,7 +113,8 @@ func decodeError(err error) error {
 	case errors.As(err, &syntax):
 		return reject(KindDecode, "", "message is not JSON: %v at byte %d", syntax, syntax.Offset)
 	case errors.As(err, &typ):
-		field := typ.Field
+		// The embedded decode alias shows up as the first path element.
+		field := strings.TrimPrefix(strings.TrimPrefix(typ.Field, "plain"), ".")
 		if field == "" {
 			field = "(root)"
 		}
