@@ -2,6 +2,8 @@ package order
 
 import (
 	"fmt"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -35,6 +37,9 @@ func (c *checker) text(field, v string, required bool, max int) {
 		c.add(field, "is required")
 	case utf8.RuneCountInString(v) > max:
 		c.add(field, "is %d characters, more than %d", utf8.RuneCountInString(v), max)
+	case strings.ContainsFunc(v, unicode.IsControl):
+		// PostgreSQL cannot store NUL in text; no field needs control characters.
+		c.add(field, "contains a control character")
 	}
 }
 

@@ -1,0 +1,146 @@
+package cache
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/marketplace/orders/modules/order"
+)
+
+var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func rec(uid string, minutes int) order.Record {
+	return order.Record{UID: uid, DateCreated: base.Add(time.Duration(minutes) * time.Minute), JSON: []byte(`{"order_uid":"` + uid + `"}`)}
+}
+
+func held(c *Cache, uids ...string) []string {
+	var got []string
+	for _, u := range uids {
+		if _, ok := c.Get(u); ok {
+			got = append(got, u)
+		}
+	}
+	sort.Strings(got)
+	return got
+}
+
+func TestCacheKeepsNewest(t *testing.T) {
+	tests := []struct {
+		name     string
+		capacity int
+		give     []order.Record
+		want     []string // uids held afterwards
+	}{
+		{"under capacity keeps all", 3, []order.Record{rec("a", 1), rec("b", 2)}, []string{"a", "b"}},
+		{"newer evicts oldest", 2, []order.Record{rec("a", 1), rec("b", 2), rec("c", 3)}, []string{"b", "c"}},
+		{"older than all in full cache is refused", 2, []order.Record{rec("b", 2), rec("c", 3), rec("a", 1)}, []string{"b", "c"}},
+		{"insertion order does not matter", 2, []order.Record{rec("c", 3), rec("a", 1), rec("b", 2)}, []string{"b", "c"}},
+		{"tie on date: greater uid is newer", 2, []order.Record{rec("a", 5), rec("c", 5), rec("b", 5)}, []string{"b", "c"}},
+		{"tie on date: smaller uid refused", 2, []order.Record{rec("b", 5), rec("c", 5), rec("a", 5)}, []string{"b", "c"}},
+		{"same uid again is one entry", 2, []order.Record{rec("a", 1), rec("a", 1), rec("b", 2)}, []string{"a", "b"}},
+		{"capacity zero holds nothing", 0, []order.Record{rec("a", 1)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(tt.capacity)
+			for _, r := range tt.give {
+				c.Put(r)
+			}
+			got := held(c, "a", "b", "c")
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("held %v, want %v", got, tt.want)
+			}
+			if c.Len() != len(tt.want) {
+				t.Fatalf("Len() = %d, want %d", c.Len(), len(tt.want))
+			}
+		})
+	}
+}
+
+func TestCachePutReportsWhetherHeld(t *testing.T) {
+	c := New(1)
+	if !c.Put(rec("b", 2)) {
+		t.Fatal("first Put refused")
+	}
+	if c.Put(rec("a", 1)) {
+		t.Fatal("older record reported as held in a full cache")
+	}
+	if !c.Put(rec("c", 3)) {
+		t.Fatal("newer record refused")
+	}
+	if got, ok := c.Get("c"); !ok || string(got.JSON) != `{"order_uid":"c"}` {
+		t.Fatalf("Get(c) = %q, %v", got.JSON, ok)
+	}
+}
+
+// TestCacheMatchesSortedModel checks the cache against the obvious model (sort
+// everything, keep the first N) over many inserts in a scrambled order.
+func TestCacheMatchesSortedModel(t *testing.T) {
+	const capacity, total = 50, 1000
+	c := New(capacity)
+	var all []order.Record
+	for i := 0; i < total; i++ {
+		// Scrambled dates with many ties.
+		r := rec(fmt.Sprintf("uid-%04d", i), (i*7919)%97)
+		all = append(all, r)
+		c.Put(r)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Newer(all[j]) })
+	for i, r := range all {
+		_, ok := c.Get(r.UID)
+		if want := i < capacity; ok != want {
+			t.Fatalf("record %d of newest-first (%s at %s): held=%v, want %v", i, r.UID, r.DateCreated, ok, want)
+		}
+	}
+}
+
+func TestCacheConcurrentUse(t *testing.T) {
+	c := New(100)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				uid := fmt.Sprintf("w%d-%d", w, i)
+				c.Put(rec(uid, i))
+				c.Get(uid)
+				c.Len()
+			}
+		}(w)
+	}
+	wg.Wait()
+	if c.Len() != 100 {
+		t.Fatalf("Len() = %d after concurrent puts, want 100", c.Len())
+	}
+	// The newest minute written (1999) by all 8 writers must be held.
+	for w := 0; w < 8; w++ {
+		if _, ok := c.Get(fmt.Sprintf("w%d-1999", w)); !ok {
+			t.Fatalf("newest record of writer %d was evicted", w)
+		}
+	}
+}
+
+func BenchmarkCacheGet(b *testing.B) {
+	c := New(1000)
+	for i := 0; i < 1000; i++ {
+		c.Put(rec(fmt.Sprintf("uid-%d", i), i))
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			c.Get("uid-" + fmt.Sprint(i%1000))
+			i++
+		}
+	})
+}
+
+func BenchmarkCachePut(b *testing.B) {
+	c := New(1000)
+	for i := 0; i < b.N; i++ {
+		c.Put(rec(fmt.Sprintf("uid-%d", i), i))
+	}
+}

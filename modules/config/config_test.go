@@ -1,0 +1,127 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsWhenFileMissing(t *testing.T) {
+	c, err := Load(filepath.Join(t.TempDir(), "absent.toml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		HTTP:     HTTP{Addr: ":9090"},
+		Postgres: Postgres{DSN: "postgres://orders:orders@localhost:5432/orders?sslmode=disable", ConnectTimeout: 30 * time.Second},
+		Kafka: Kafka{Brokers: []string{"localhost:9092"}, Topic: "orders", Group: "bank", DLQTopic: "orders.dlq",
+			Partitions: 3, BatchSize: 500, BatchWait: 50 * time.Millisecond},
+		Cache: Cache{Capacity: 1000},
+		Log:   Log{Level: "info", Format: "json"},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestPrecedenceDefaultsFileEnv(t *testing.T) {
+	path := writeFile(t, `
+[http]
+addr = ":8080"
+[kafka]
+brokers = ["a:1", "b:2"]
+dlq_topic = "from-file.dlq"
+[cache]
+capacity = 5
+`)
+	c, err := Load(path, []string{"APP_CACHE_CAPACITY=7", "APP_KAFKA_DLQ_TOPIC=from-env.dlq", "OTHER_VAR=x", "APP_LOG_FORMAT=text"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"file beats default", c.HTTP.Addr, ":8080"},
+		{"TOML array of brokers", c.Kafka.Brokers, []string{"a:1", "b:2"}},
+		{"env beats file", c.Cache.Capacity, 7},
+		{"env with underscore in key", c.Kafka.DLQTopic, "from-env.dlq"},
+		{"env beats default", c.Log.Format, "text"},
+		{"default kept", c.Kafka.Group, "bank"},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestBrokersFromEnvAreCommaSeparated(t *testing.T) {
+	c, err := Load("", []string{"APP_KAFKA_BROKERS=h1:9092, h2:9093"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"h1:9092", "h2:9093"}; !reflect.DeepEqual(c.Kafka.Brokers, want) {
+		t.Fatalf("brokers = %v, want %v", c.Kafka.Brokers, want)
+	}
+}
+
+func TestBadValueNamesTheKey(t *testing.T) {
+	tests := []struct {
+		give    []string
+		wantKey string
+		wantMsg string
+	}{
+		{[]string{"APP_CACHE_CAPACITY=lots"}, "cache.capacity", `"lots" is not a whole number`},
+		{[]string{"APP_CACHE_CAPACITY=-1"}, "cache.capacity", "out of range"},
+		{[]string{"APP_HTTP_ADDR=9090"}, "http.addr", "not host:port"},
+		{[]string{"APP_KAFKA_BROKERS="}, "kafka.brokers", "empty"},
+		{[]string{"APP_KAFKA_BROKERS=nohost"}, "kafka.brokers", "not host:port"},
+		{[]string{"APP_KAFKA_TOPIC=bad topic"}, "kafka.topic", "not a valid name"},
+		{[]string{"APP_KAFKA_DLQ_TOPIC=orders"}, "kafka.dlq_topic", "same as kafka.topic"},
+		{[]string{"APP_POSTGRES_DSN=mysql://u:secret@h/db"}, "postgres.dsn", "not postgres://"},
+		{[]string{"APP_LOG_LEVEL=loud"}, "log.level", "not one of"},
+		{[]string{"APP_LOG_FORMAT=xml"}, "log.format", "not one of"},
+		{[]string{"APP_KAFKA_BATCH_WAIT=soon"}, "kafka.batch_wait", "not a duration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.wantKey+" "+tt.give[0], func(t *testing.T) {
+			_, err := Load("", tt.give)
+			var cerr *Error
+			if !errors.As(err, &cerr) {
+				t.Fatalf("Load(%v) error = %v, want *config.Error", tt.give, err)
+			}
+			if cerr.Key != tt.wantKey {
+				t.Fatalf("key = %q, want %q (err %v)", cerr.Key, tt.wantKey, err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.wantKey) || !strings.Contains(msg, EnvName(tt.wantKey)) || !strings.Contains(msg, tt.wantMsg) {
+				t.Fatalf("message %q should name %s, %s and say %q", msg, tt.wantKey, EnvName(tt.wantKey), tt.wantMsg)
+			}
+			if strings.Contains(msg, "secret") {
+				t.Fatalf("message leaks the password: %q", msg)
+			}
+		})
+	}
+}
+
+func TestBadFileIsAnError(t *testing.T) {
+	path := writeFile(t, "[http\naddr=")
+	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Load of a broken file: err = %v, want one naming %s", err, path)
+	}
+}

@@ -1,0 +1,59 @@
+package kafka
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/IBM/sarama"
+)
+
+// The DLQ headers of the contract.
+const (
+	HeaderError           = "x-error"
+	HeaderErrorKind       = "x-error-kind"
+	HeaderSourceTopic     = "x-source-topic"
+	HeaderSourcePartition = "x-source-partition"
+	HeaderSourceOffset    = "x-source-offset"
+)
+
+// parked is a message that will never be stored, with why.
+type parked struct {
+	msg    *sarama.ConsumerMessage
+	kind   string
+	reason string
+}
+
+// dlqMessage copies the original key and bytes and says where they came from
+// and why they were parked. The original headers travel along after ours.
+func dlqMessage(topic string, p parked) *sarama.ProducerMessage {
+	headers := []sarama.RecordHeader{
+		{Key: []byte(HeaderError), Value: []byte(p.reason)},
+		{Key: []byte(HeaderErrorKind), Value: []byte(p.kind)},
+		{Key: []byte(HeaderSourceTopic), Value: []byte(p.msg.Topic)},
+		{Key: []byte(HeaderSourcePartition), Value: []byte(strconv.FormatInt(int64(p.msg.Partition), 10))},
+		{Key: []byte(HeaderSourceOffset), Value: []byte(strconv.FormatInt(p.msg.Offset, 10))},
+	}
+	for _, h := range p.msg.Headers {
+		if h != nil {
+			headers = append(headers, *h)
+		}
+	}
+	m := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(p.msg.Value), Headers: headers}
+	if p.msg.Key != nil {
+		m.Key = sarama.ByteEncoder(p.msg.Key)
+	}
+	return m
+}
+
+// publishDLQ sends the parked messages and returns once the broker has
+// acknowledged all of them.
+func publishDLQ(producer sarama.SyncProducer, topic string, ps []parked) error {
+	msgs := make([]*sarama.ProducerMessage, len(ps))
+	for i, p := range ps {
+		msgs[i] = dlqMessage(topic, p)
+	}
+	if err := producer.SendMessages(msgs); err != nil {
+		return fmt.Errorf("publish %d to %s: %w", len(msgs), topic, err)
+	}
+	return nil
+}

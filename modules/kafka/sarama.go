@@ -1,0 +1,69 @@
+// Package kafka consumes orders from the orders topic in a consumer group,
+// hands each batch to an Ingester, parks what cannot be stored in the DLQ
+// topic, and marks offsets only once every message of a batch is durable
+// somewhere.
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Version is the protocol version spoken to the broker; Apache Kafka 3.6+ and
+// kfake accept it.
+var Version = sarama.V3_6_0_0
+
+// SaramaConfig is the client configuration shared by the consumer, the DLQ
+// publisher and the producer.
+func SaramaConfig(clientID string) *sarama.Config {
+	c := sarama.NewConfig()
+	c.ClientID = clientID
+	c.Version = Version
+	c.Net.DialTimeout = 5 * time.Second
+	c.Metadata.Retry.Max = 3
+	c.Metadata.Retry.Backoff = 250 * time.Millisecond
+
+	// A new group starts from the oldest message: an order published before the
+	// service first ran is still an order.
+	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	c.Consumer.Offsets.AutoCommit.Enable = true
+	c.Consumer.Offsets.AutoCommit.Interval = time.Second
+	c.Consumer.Return.Errors = true
+	c.Consumer.Fetch.Default = 4 << 20
+	c.Consumer.Group.Rebalance.Timeout = 30 * time.Second
+
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Producer.Return.Successes = true
+	c.Producer.Return.Errors = true
+	c.Producer.Retry.Max = 5
+	c.Producer.MaxMessageBytes = 4 << 20
+	return c
+}
+
+// EnsureTopics creates the topics when they are missing. A broker that forbids
+// creation is not an error here: the consumer then waits for the topic.
+func EnsureTopics(brokers []string, partitions int32, topics ...string) error {
+	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("orders-admin"))
+	if err != nil {
+		return fmt.Errorf("connect admin: %w", err)
+	}
+	defer admin.Close()
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	for _, t := range topics {
+		if _, ok := existing[t]; ok {
+			continue
+		}
+		// -1 takes the broker's default replication factor.
+		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", t, err)
+		}
+	}
+	return nil
+}
