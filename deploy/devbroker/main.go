@@ -6,13 +6,12 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/marketplace/orders/deploy/devkafka"
 )
 
 func main() {
@@ -24,7 +23,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := Start(*port, *data, int32(*partitions), "orders", "orders.dlq")
+	c, err := devkafka.Start(*port, *data, int32(*partitions), "orders", "orders.dlq")
 	if err != nil {
 		log.Error("start broker", "err", err)
 		os.Exit(1)
@@ -33,25 +32,4 @@ func main() {
 	<-ctx.Done()
 	c.Close()
 	log.Info("dev broker stopped")
-}
-
-// Start runs a kfake cluster on port with the topics seeded.
-func Start(port int, dataDir string, partitions int32, topics ...string) (*kfake.Cluster, error) {
-	opts := []kfake.Opt{
-		kfake.Ports(port),
-		kfake.SeedTopics(partitions, topics...),
-		kfake.AllowAutoTopicCreation(),
-		kfake.DefaultNumPartitions(int(partitions)),
-	}
-	if dataDir != "" {
-		if err := os.MkdirAll(dataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-		opts = append(opts, kfake.DataDir(dataDir))
-	}
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("kfake on port %d: %w", port, err)
-	}
-	return c, nil
 }
