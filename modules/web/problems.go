@@ -1,0 +1,172 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/marketplace/orders/modules/order"
+	"github.com/marketplace/orders/views"
+)
+
+// badRequest is a request the client can fix; its detail is written for them.
+type badRequest struct {
+	heading string // for the page, e.g. "Malformed order uid"
+	detail  string
+	// typed is the uid as the user gave it, to refill the search box.
+	typed string
+}
+
+func (e *badRequest) Error() string { return e.detail }
+
+// lookupError is a failed read of the order under uid: order.ErrNotFound for
+// an unknown uid, anything else is the store's failure and stays in the log.
+type lookupError struct {
+	uid string
+	err error
+}
+
+// Error is the cause's text alone: the store already names the uid.
+func (e *lookupError) Error() string { return e.err.Error() }
+func (e *lookupError) Unwrap() error { return e.err }
+
+// problem is an RFC 9457 problem detail. Every member is always present: the
+// contract promises clients all four.
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+}
+
+const problemContentType = "application/problem+json"
+
+// answer is what errorHandler sends: the problem, and for pages a heading
+// and the uid to refill the search box with.
+type answer struct {
+	problem
+	heading string
+	typed   string
+}
+
+// errorHandler is the one place errors become answers: problem JSON for
+// machine paths, the HTML error page for everything else.
+func (h *handlers) errorHandler(c *fiber.Ctx, err error) error {
+	a := h.toAnswer(c, err)
+
+	// A handler may have failed half-way through writing; the answer is the
+	// problem alone. Headers stay: the router's Allow belongs to a 405.
+	c.Response().ResetBody()
+	setSecurityHeaders(c)
+	c.Status(a.Status)
+
+	if isMachinePath(c.Path()) {
+		body, merr := json.Marshal(a.problem)
+		if merr != nil {
+			return fmt.Errorf("encode problem: %w", merr)
+		}
+		c.Set(fiber.HeaderContentType, problemContentType)
+		return c.Send(body)
+	}
+	c.Type("html", "utf-8")
+	return views.ErrorPage(views.ErrorView{
+		Status: a.Status,
+		Title:  a.heading,
+		Detail: a.Detail,
+		Query:  a.typed,
+	}).Render(c.UserContext(), c.Response().BodyWriter())
+}
+
+// toAnswer decides status and texts. Only texts written here reach the
+// client; an error's own text goes to the log.
+func (h *handlers) toAnswer(c *fiber.Ctx, err error) answer {
+	var (
+		bad    *badRequest
+		lookup *lookupError
+		fe     *fiber.Error
+	)
+	typed := ""
+	if errors.As(err, &lookup) {
+		typed = lookup.uid
+	}
+	switch {
+	case errors.As(err, &bad):
+		return newAnswer(http.StatusBadRequest, bad.heading, bad.detail, bad.typed)
+	case errors.Is(err, order.ErrNotFound):
+		return newAnswer(http.StatusNotFound, "Order not found", fmt.Sprintf("no order with uid %q", typed), typed)
+	case errors.As(err, &fe) && fe.Code < http.StatusInternalServerError:
+		return routerAnswer(c, fe.Code)
+	default:
+		h.log.ErrorContext(c.UserContext(), "request failed",
+			"method", c.Method(), "path", c.Path(), "order_uid", typed, "err", err)
+		return newAnswer(http.StatusInternalServerError, "Something went wrong",
+			"the server could not answer this request; try again later", typed)
+	}
+}
+
+// newAnswer titles the problem with the status phrase, as RFC 9457 asks of
+// the "about:blank" type; the specific words go to detail and the heading.
+func newAnswer(status int, heading, detail, typed string) answer {
+	title := http.StatusText(status)
+	if title == "" {
+		title = "Error"
+	}
+	if heading == "" {
+		heading = title
+	}
+	return answer{
+		problem: problem{Type: "about:blank", Title: title, Status: status, Detail: detail},
+		heading: heading,
+		typed:   typed,
+	}
+}
+
+// routerAnswer words the router's and the server's own errors. Their messages
+// are not used: some echo raw request bytes back.
+func routerAnswer(c *fiber.Ctx, status int) answer {
+	switch status {
+	case http.StatusNotFound:
+		return newAnswer(status, "Page not found", fmt.Sprintf("nothing here at %q", clip(c.Path())), "")
+	case http.StatusMethodNotAllowed:
+		return newAnswer(status, "", fmt.Sprintf("method %s is not allowed here; use GET", clip(c.Method())), "")
+	case http.StatusRequestEntityTooLarge:
+		return newAnswer(status, "", fmt.Sprintf("the request body is larger than %d KiB", bodyLimit>>10), "")
+	default:
+		return newAnswer(status, "", "the request could not be read", "")
+	}
+}
+
+// isMachinePath reports whether the path belongs to programs, which read
+// problem JSON, rather than to people, who read pages.
+func isMachinePath(path string) bool {
+	switch path {
+	case "/api", "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return strings.HasPrefix(path, "/api/")
+}
+
+func (h *handlers) logPanic(c *fiber.Ctx, v any) {
+	h.log.ErrorContext(c.UserContext(), "panic in handler",
+		"method", c.Method(), "path", c.Path(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+}
+
+// clip keeps an echoed value short: a detail quotes what it rejects, and a
+// 10 KiB "uid" should not come back whole.
+func clip(s string) string {
+	const max = 80
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
