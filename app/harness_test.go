@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // testConfig is a service config on a fresh database, fresh topics and group,
 // and a free HTTP port.
-func testConfig(t *testing.T, brokers []string) config.Config {
+func testConfig(t testing.TB, brokers []string) config.Config {
 	t.Helper()
 	cfg, err := config.Load("", nil)
 	if err != nil {
@@ -44,7 +44,7 @@ func testConfig(t *testing.T, brokers []string) config.Config {
 	return cfg
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -75,7 +75,7 @@ type service struct {
 	base string
 }
 
-func startService(t *testing.T, cfg config.Config) *service {
+func startService(t testing.TB, cfg config.Config) *service {
 	t.Helper()
 	app := fx.New(Options(cfg))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -88,7 +88,7 @@ func startService(t *testing.T, cfg config.Config) *service {
 	return s
 }
 
-func (s *service) stop(t *testing.T) {
+func (s *service) stop(t testing.TB) {
 	if s.app == nil {
 		return
 	}
@@ -100,7 +100,7 @@ func (s *service) stop(t *testing.T) {
 	s.app = nil
 }
 
-func get(t *testing.T, url string) (int, string, []byte) {
+func get(t testing.TB, url string) (int, string, []byte) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -116,7 +116,7 @@ func get(t *testing.T, url string) (int, string, []byte) {
 
 // metric scrapes /metrics for the value of the series written exactly as
 // series (name with its labels).
-func metric(t *testing.T, base, series string) float64 {
+func metric(t testing.TB, base, series string) float64 {
 	t.Helper()
 	_, _, body := get(t, base+"/metrics")
 	for _, line := range strings.Split(string(body), "\n") {
@@ -132,7 +132,7 @@ func metric(t *testing.T, base, series string) float64 {
 	return 0
 }
 
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -144,7 +144,7 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() bo
 }
 
 // openStore opens the service's database for checks of rows.
-func openStore(t *testing.T, dsn string) *postgres.Store {
+func openStore(t testing.TB, dsn string) *postgres.Store {
 	t.Helper()
 	s, err := postgres.Open(context.Background(), dsn, 10*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -154,7 +154,7 @@ func openStore(t *testing.T, dsn string) *postgres.Store {
 	return s
 }
 
-func counts(t *testing.T, s *postgres.Store) (orders, items int64) {
+func counts(t testing.TB, s *postgres.Store) (orders, items int64) {
 	t.Helper()
 	o, i, err := s.Count(context.Background())
 	if err != nil {
@@ -186,7 +186,7 @@ func variant(t testing.TB, uid string, created time.Time) []byte {
 	return b
 }
 
-func jsonEqual(t *testing.T, a, b []byte) bool {
+func jsonEqual(t testing.TB, a, b []byte) bool {
 	t.Helper()
 	var x, y any
 	if err := json.Unmarshal(a, &x); err != nil {

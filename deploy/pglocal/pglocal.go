@@ -331,7 +331,7 @@ func (c *Cluster) waitReady(ctx context.Context, p *process) error {
 	delay := 10 * time.Millisecond
 	var last error
 	for {
-		mine, err := c.answers(ctx)
+		mine, err := c.answers(ctx, p.cmd.Process.Pid)
 		if err == nil {
 			if mine {
 				return nil
@@ -353,9 +353,11 @@ func (c *Cluster) waitReady(ctx context.Context, p *process) error {
 	}
 }
 
-// answers reports whether the server on our port is this cluster: until our
-// postmaster binds the port, or if it never can, another server may answer.
-func (c *Cluster) answers(ctx context.Context) (bool, error) {
+// answers reports whether the server on our port is this cluster's postmaster,
+// pid: until ours binds the port, or if it never can, another server may
+// answer, even one running on this very data directory (a second dev session),
+// which must then be left alone rather than adopted and later stopped.
+func (c *Cluster) answers(ctx context.Context, pid int) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, c.AdminDSN())
@@ -368,7 +370,25 @@ func (c *Cluster) answers(ctx context.Context) (bool, error) {
 		// Not a superuser there, so certainly not our cluster.
 		return false, nil
 	}
-	return filepath.Clean(dir) == filepath.Clean(c.dataDir), nil
+	if filepath.Clean(dir) != filepath.Clean(c.dataDir) {
+		return false, nil
+	}
+	return postmasterPID(c.dataDir) == pid, nil
+}
+
+// postmasterPID is the PID on the first line of the data directory's
+// postmaster.pid, or 0 when it cannot be read.
+func postmasterPID(dataDir string) int {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return 0
+	}
+	return pid
 }
 
 // bootstrap creates the orders role and database unless a reused data

@@ -216,3 +216,36 @@ func TestFixedPort(t *testing.T) {
 		t.Errorf("first cluster after the clash: %q, %v", got, err)
 	}
 }
+
+// A second session on a data directory that a running server owns (two `task
+// dev` at once) must fail, and must leave the first server running.
+func TestSecondStartOnABusyDirLeavesTheFirstAlone(t *testing.T) {
+	ctx := t.Context()
+	dir := sharedTempDir(t) + "/data/pg"
+	first := start(t, pglocal.Options{Dir: dir})
+	for _, port := range []int{first.Port(), 0} {
+		second, err := pglocal.Start(ctx, pglocal.Options{Dir: dir, Port: port})
+		if err == nil {
+			_ = second.Stop()
+			t.Fatalf("second Start on a busy data dir (port %d) succeeded", port)
+		}
+		if _, err := query(ctx, first.DSN(pglocal.AppDatabase), "SELECT 'alive'"); err != nil {
+			t.Fatalf("first server gone after a second Start on port %d: %v", port, err)
+		}
+	}
+}
+
+// sharedTempDir is a temp dir the postgres account can enter (t.TempDir's
+// parent is private to root).
+func sharedTempDir(t *testing.T) string {
+	t.Helper()
+	parent, err := os.MkdirTemp("", "pglocal-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	if err := os.Chmod(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return parent
+}
