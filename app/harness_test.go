@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"reflect"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
