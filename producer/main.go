@@ -1,0 +1,185 @@
+// Command producer publishes orders to the orders topic: generated ones
+// (optionally with a share of deliberately broken messages) or the orders in
+// a JSON file. It exits 0 only once the broker has acknowledged every message.
+//
+//	go run ./producer -count 1000 -invalid 0.1
+//	go run ./producer -file ../shared/fixtures/model.json
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/marketplace/orders/modules/config"
+	"github.com/marketplace/orders/modules/order/fake"
+)
+
+func main() {
+	os.Exit(runMain())
+}
+
+// runMain is main with its defers, which os.Exit would skip.
+func runMain() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, a second one kills the process the default way
+	// instead of waiting for outstanding acknowledgements.
+	context.AfterFunc(ctx, stop)
+
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "producer: %v\n", err)
+		var uerr usageError
+		if errors.As(err, &uerr) {
+			fmt.Fprintln(os.Stderr, "run 'go run ./producer -h' for the flags")
+		}
+	}
+	return exitCode(err)
+}
+
+// exitCode is 0 for success, 2 for bad flags and 1 for anything else.
+func exitCode(err error) int {
+	var uerr usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &uerr):
+		return 2
+	default:
+		return 1
+	}
+}
+
+// usageError is a bad command line; its message names the flag.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// options are the parsed flags.
+type options struct {
+	configPath string
+	count      int
+	interval   time.Duration
+	file       string
+	invalid    float64
+	seed       int64
+}
+
+// parseFlags reads args. It returns flag.ErrHelp after writing the usage to
+// stdout when asked for it, and a usageError naming the flag otherwise.
+func parseFlags(args []string, stdout io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned, usage is printed on -h only
+	fs.StringVar(&o.configPath, "config", "config.toml", "config file `path` (a missing file means defaults; APP_ env overrides it)")
+	fs.IntVar(&o.count, "count", 0, "how many orders to send; 0 = until stopped (SIGINT/SIGTERM)")
+	fs.DurationVar(&o.interval, "interval", 0, "pause between messages; 0 = as fast as the broker takes them")
+	fs.StringVar(&o.file, "file", "", "send the orders in this JSON `file` (one object, an array, or one object per line) instead of generated ones")
+	fs.Float64Var(&o.invalid, "invalid", 0, "share (0 to 1) of deliberately broken messages")
+	fs.Int64Var(&o.seed, "seed", 0, "seed of the order generator (default: from the clock)")
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "Usage: go run ./producer [flags]\n\nPublishes orders to kafka.topic on kafka.brokers (config file and APP_ env, as the service).\n\nFlags:\n")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return o, usagef("unexpected argument %q (every option is a -flag)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	switch {
+	case o.count < 0:
+		return o, usagef("-count %d: want 0 (until stopped) or more", o.count)
+	case o.interval < 0:
+		return o, usagef("-interval %s: want 0 or more", o.interval)
+	case math.IsNaN(o.invalid) || o.invalid < 0 || o.invalid > 1:
+		return o, usagef("-invalid %v: want a share from 0 to 1", o.invalid)
+	case set["file"] && o.file == "":
+		return o, usagef("-file: want a path")
+	}
+	if o.file != "" {
+		for _, name := range []string{"count", "invalid", "seed"} {
+			if set[name] {
+				return o, usagef("-file cannot be combined with -%s: the file says what to send", name)
+			}
+		}
+	}
+	if !set["seed"] {
+		o.seed = time.Now().UnixNano()
+	}
+	return o, nil
+}
+
+// run is the whole program: parse flags, load the config, build the source
+// of messages, publish them and report.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	opts, err := parseFlags(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(opts.configPath, environ)
+	if err != nil {
+		return err
+	}
+
+	var src source
+	var what string
+	if opts.file != "" {
+		msgs, err := readOrdersFile(opts.file)
+		if err != nil {
+			return err
+		}
+		src = &sliceSource{msgs: msgs}
+		what = fmt.Sprintf("%d orders from %s", len(msgs), opts.file)
+	} else {
+		src = newGeneratedSource(fake.New(opts.seed), opts.count, opts.invalid, opts.seed)
+		n := "orders until stopped"
+		if opts.count > 0 {
+			n = fmt.Sprintf("%d orders", opts.count)
+		}
+		what = fmt.Sprintf("%s (seed %d, %g%% deliberately broken)", n, opts.seed, opts.invalid*100)
+	}
+
+	p, err := newProducer(cfg.Kafka.Brokers)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "producing %s to %s on %s\n", what, cfg.Kafka.Topic, strings.Join(cfg.Kafka.Brokers, ","))
+	pub := publisher{
+		producer:     p,
+		topic:        cfg.Kafka.Topic,
+		interval:     opts.interval,
+		drainTimeout: drainTimeout,
+		stdout:       stdout,
+		stderr:       stderr,
+	}
+	rep := pub.publish(ctx, src)
+	fmt.Fprintln(stdout, rep.summary())
+	return rep.err()
+}

@@ -1,0 +1,435 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/marketplace/orders/modules/order"
+)
+
+const fixturePath = "../../shared/fixtures/model.json"
+
+// startKafka starts an in-process Kafka-protocol broker with the topics the
+// service uses and returns its address.
+func startKafka(t *testing.T) string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(3, "orders", "orders.dlq"))
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()[0]
+}
+
+type result struct {
+	stdout, stderr string
+	err            error
+}
+
+// runProducer runs the program against the broker at addr, with no config
+// file, so only the environment given here counts.
+func runProducer(ctx context.Context, t *testing.T, addr string, args ...string) result {
+	t.Helper()
+	environ := []string{"APP_KAFKA_BROKERS=" + addr, "PATH=/usr/bin"}
+	args = append([]string{"-config", filepath.Join(t.TempDir(), "none.toml")}, args...)
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, args, environ, &stdout, &stderr)
+	return result{stdout: stdout.String(), stderr: stderr.String(), err: err}
+}
+
+// readTopic returns every record in topic, reading each partition from the
+// oldest offset up to its high watermark.
+func readTopic(t *testing.T, addr, topic string) []*sarama.ConsumerMessage {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	client, err := sarama.NewClient([]string{addr}, cfg)
+	if err != nil {
+		t.Fatalf("consumer client: %v", err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	defer consumer.Close()
+	partitions, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatalf("partitions of %s: %v", topic, err)
+	}
+	var out []*sarama.ConsumerMessage
+	for _, p := range partitions {
+		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatalf("high watermark of %s/%d: %v", topic, p, err)
+		}
+		if hwm == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatalf("consume %s/%d: %v", topic, p, err)
+		}
+		timeout := time.After(30 * time.Second)
+		for done := false; !done; {
+			select {
+			case m := <-pc.Messages():
+				out = append(out, m)
+				done = m.Offset >= hwm-1
+			case <-timeout:
+				t.Fatalf("%s/%d: read up to offset %d of %d in 30 s", topic, p, len(out), hwm)
+			}
+		}
+		if err := pc.Close(); err != nil {
+			t.Fatalf("close partition consumer: %v", err)
+		}
+	}
+	return out
+}
+
+func TestRunSendsCountOrders(t *testing.T) {
+	addr := startKafka(t)
+	res := runProducer(t.Context(), t, addr, "-count", "500", "-interval", "0", "-seed", "1")
+	if res.err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", res.err, res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "sent 500, acked 500, failed 0") {
+		t.Errorf("summary does not report 500 acked:\n%s", res.stdout)
+	}
+
+	records := readTopic(t, addr, "orders")
+	if len(records) != 500 {
+		t.Fatalf("topic has %d records, want 500", len(records))
+	}
+	uids := map[string]bool{}
+	partitions := map[int32]int{}
+	for _, m := range records {
+		p, err := order.Parse(m.Value)
+		if err != nil {
+			t.Fatalf("record %s/%d does not parse: %v", m.Topic, m.Offset, err)
+		}
+		if string(m.Key) != p.Order.OrderUID {
+			t.Errorf("record key %q, order_uid %q", m.Key, p.Order.OrderUID)
+		}
+		uids[p.Order.OrderUID] = true
+		partitions[m.Partition]++
+	}
+	if len(uids) != 500 {
+		t.Errorf("%d distinct uids in 500 records", len(uids))
+	}
+	if len(partitions) != 3 {
+		t.Errorf("records spread over partitions %v, want all 3", partitions)
+	}
+	if dlq := readTopic(t, addr, "orders.dlq"); len(dlq) != 0 {
+		t.Errorf("producer wrote %d records to the DLQ topic", len(dlq))
+	}
+}
+
+func TestRunSendsFile(t *testing.T) {
+	fixture, err := os.ReadFile(fixturePath)
+	if err != nil {
+		t.Fatalf("read fixture: %v", err)
+	}
+	var fixtureCompact bytes.Buffer
+	if err := json.Compact(&fixtureCompact, fixture); err != nil {
+		t.Fatalf("compact fixture: %v", err)
+	}
+	second := bytes.Replace(fixtureCompact.Bytes(), []byte("b563feb7b2b84b6test"), []byte("second-order"), 2)
+	noUID := []byte(`{"note": "no uid here",  "n": 1.50}`)
+
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	tests := []struct {
+		name     string
+		give     string
+		wantKeys []string
+		want     [][]byte
+	}{
+		{
+			name:     "the fixture, one indented object",
+			give:     fixturePath,
+			wantKeys: []string{"b563feb7b2b84b6test"},
+			want:     [][]byte{fixtureCompact.Bytes()},
+		},
+		{
+			name:     "an array of two",
+			give:     write("array.json", []byte("[\n"+string(fixture)+",\n  "+string(second)+"\n]\n")),
+			wantKeys: []string{"b563feb7b2b84b6test", "second-order"},
+			want:     [][]byte{fixtureCompact.Bytes(), second},
+		},
+		{
+			name:     "JSON lines, one without a uid",
+			give:     write("lines.jsonl", []byte(string(fixtureCompact.Bytes())+"\n"+string(second)+"\n"+string(noUID)+"\n")),
+			wantKeys: []string{"b563feb7b2b84b6test", "second-order", ""},
+			want:     [][]byte{fixtureCompact.Bytes(), second, []byte(`{"note":"no uid here","n":1.50}`)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := startKafka(t)
+			res := runProducer(t.Context(), t, addr, "-file", tt.give)
+			if res.err != nil {
+				t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", res.err, res.stdout, res.stderr)
+			}
+			records := readTopic(t, addr, "orders")
+			if len(records) != len(tt.want) {
+				t.Fatalf("topic has %d records, want %d", len(records), len(tt.want))
+			}
+			got := map[string][]byte{}
+			for _, m := range records {
+				got[string(m.Value)] = m.Key
+			}
+			for i, want := range tt.want {
+				key, ok := got[string(want)]
+				if !ok {
+					t.Errorf("no record with the bytes of object %d:\n%s", i, want)
+					continue
+				}
+				if string(key) != tt.wantKeys[i] || (tt.wantKeys[i] == "" && key != nil) {
+					t.Errorf("object %d: key %q, want %q", i, key, tt.wantKeys[i])
+				}
+			}
+		})
+	}
+}
+
+func TestRunFixtureBytesAreTheFileObjectCompacted(t *testing.T) {
+	addr := startKafka(t)
+	if res := runProducer(t.Context(), t, addr, "-file", fixturePath); res.err != nil {
+		t.Fatalf("run: %v\n%s", res.err, res.stderr)
+	}
+	fixture, err := os.ReadFile(fixturePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := json.Compact(&want, fixture); err != nil {
+		t.Fatal(err)
+	}
+	records := readTopic(t, addr, "orders")
+	if len(records) != 1 {
+		t.Fatalf("topic has %d records, want 1", len(records))
+	}
+	if !bytes.Equal(records[0].Value, want.Bytes()) {
+		t.Errorf("sent\n%s\nwant\n%s", records[0].Value, want.Bytes())
+	}
+	if _, err := order.Parse(records[0].Value); err != nil {
+		t.Errorf("the fixture as sent does not parse: %v", err)
+	}
+}
+
+func TestRunInvalidShare(t *testing.T) {
+	addr := startKafka(t)
+	res := runProducer(t.Context(), t, addr, "-count", "200", "-invalid", "0.5", "-seed", "9")
+	if res.err != nil {
+		t.Fatalf("run: %v\n%s", res.err, res.stderr)
+	}
+	records := readTopic(t, addr, "orders")
+	if len(records) != 200 {
+		t.Fatalf("topic has %d records, want 200", len(records))
+	}
+	kinds := map[order.Kind]int{}
+	for _, m := range records {
+		_, err := order.Parse(m.Value)
+		var rej *order.RejectError
+		switch {
+		case err == nil:
+			kinds["valid"]++
+		case errors.As(err, &rej):
+			kinds[rej.Kind]++
+		default:
+			t.Fatalf("Parse: %v", err)
+		}
+		if !order.ValidUID(string(m.Key)) {
+			t.Errorf("record %d/%d has key %q, want an order uid", m.Partition, m.Offset, m.Key)
+		}
+	}
+	invalid := kinds[order.KindDecode] + kinds[order.KindValidation]
+	if invalid < 40 || invalid > 160 {
+		t.Errorf("%d of 200 invalid (%v), want about half", invalid, kinds)
+	}
+	if kinds[order.KindDecode] == 0 || kinds[order.KindValidation] == 0 {
+		t.Errorf("kinds %v, want both decode and validation", kinds)
+	}
+	if want := "(" + strconv.Itoa(invalid) + " sent deliberately broken)"; !strings.Contains(res.stdout, want) {
+		t.Errorf("summary does not say %q:\n%s", want, res.stdout)
+	}
+}
+
+func TestRunUntilCancelledAcknowledgesEverySent(t *testing.T) {
+	addr := startKafka(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan result)
+	go func() { done <- runProducer(ctx, t, addr, "-count", "0") }()
+
+	// Stop once the broker has some records, the way SIGINT would.
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	client, err := sarama.NewClient([]string{addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for stored := int64(0); stored < 1000; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d records stored in 30 s", stored)
+		}
+		stored = 0
+		for p := int32(0); p < 3; p++ {
+			hwm, err := client.GetOffset("orders", p, sarama.OffsetNewest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored += hwm
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("run after cancel: %v\n%s", res.err, res.stderr)
+	}
+	m := regexp.MustCompile(`done in \S+: sent (\d+), acked (\d+), failed 0`).FindStringSubmatch(res.stdout)
+	if m == nil || m[1] != m[2] {
+		t.Fatalf("summary does not show every sent message acked:\n%s", res.stdout)
+	}
+	acked, _ := strconv.Atoi(m[2])
+	if n := len(readTopic(t, addr, "orders")); n != acked {
+		t.Errorf("topic has %d records, summary says %d acked", n, acked)
+	}
+}
+
+func TestRunFailsWhenTheBrokerRejects(t *testing.T) {
+	addr := startKafka(t)
+	environ := []string{"APP_KAFKA_BROKERS=" + addr, "APP_KAFKA_TOPIC=no-such-topic"}
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"-config", filepath.Join(t.TempDir(), "none.toml"), "-count", "3"}, environ, &stdout, &stderr)
+	if err == nil {
+		t.Fatalf("run succeeded producing to a missing topic:\n%s", stdout.String())
+	}
+	if exitCode(err) != 1 {
+		t.Errorf("exit code %d, want 1", exitCode(err))
+	}
+	if !strings.Contains(err.Error(), "3 of 3 messages failed") {
+		t.Errorf("error %q does not count the failures", err)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	tests := []struct {
+		give []string
+		want string // the flag the error must name
+	}{
+		{give: []string{"-invalid", "2"}, want: "-invalid"},
+		{give: []string{"-invalid", "-0.1"}, want: "-invalid"},
+		{give: []string{"-invalid", "half"}, want: "-invalid"},
+		{give: []string{"-count", "-1"}, want: "-count"},
+		{give: []string{"-count", "many"}, want: "-count"},
+		{give: []string{"-interval", "-1s"}, want: "-interval"},
+		{give: []string{"-interval", "5"}, want: "-interval"},
+		{give: []string{"-seed", "x"}, want: "-seed"},
+		{give: []string{"-file", fixturePath, "-count", "5"}, want: "-count"},
+		{give: []string{"-file", fixturePath, "-invalid", "0.5"}, want: "-invalid"},
+		{give: []string{"-nope"}, want: "-nope"},
+		{give: []string{"extra"}, want: "extra"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.give, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			// No broker: a bad flag must stop the start before any connection.
+			err := run(t.Context(), tt.give, []string{"APP_KAFKA_BROKERS=127.0.0.1:1"}, &stdout, &stderr)
+			if err == nil {
+				t.Fatal("run accepted the flags")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not name %s", err, tt.want)
+			}
+			if got := exitCode(err); got != 2 {
+				t.Errorf("exit code %d, want 2", got)
+			}
+		})
+	}
+}
+
+func TestBadFileNamesTheFlag(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		give string // file content; "" = no file
+		want string
+	}{
+		{name: "missing file", want: "no such file"},
+		{name: "not JSON", give: "{\"order_uid\": \"a\"}\n{oops}\n", want: "line 2"},
+		{name: "a string", give: `"an order"`, want: "JSON string, want an object"},
+		{name: "array of numbers", give: `[{"order_uid": "a"}, 5]`, want: "element 1 is a JSON number"},
+		{name: "empty", give: " \n", want: "no JSON objects"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_"))
+			if tt.give != "" {
+				if err := os.WriteFile(path, []byte(tt.give), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := run(t.Context(), []string{"-file", path}, []string{"APP_KAFKA_BROKERS=127.0.0.1:1"}, &bytes.Buffer{}, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), "-file") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one naming -file and saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestBadConfigNamesTheKey(t *testing.T) {
+	err := run(t.Context(), []string{"-count", "1"}, []string{"APP_KAFKA_BROKERS=nohostport"}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "kafka.brokers") {
+		t.Errorf("error %v, want one naming kafka.brokers", err)
+	}
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	var stdout bytes.Buffer
+	err := run(t.Context(), []string{"-h"}, nil, &stdout, &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, flag := range []string{"-config", "-count", "-interval", "-file", "-invalid", "-seed"} {
+		if !strings.Contains(stdout.String(), flag) {
+			t.Errorf("usage does not mention %s:\n%s", flag, stdout.String())
+		}
+	}
+}
+
+func BenchmarkPublish(b *testing.B) {
+	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(3, "orders", "orders.dlq"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	environ := []string{"APP_KAFKA_BROKERS=" + c.ListenAddrs()[0]}
+	args := []string{"-config", filepath.Join(b.TempDir(), "none.toml"), "-count", strconv.Itoa(b.N), "-seed", "1"}
+	b.ResetTimer()
+	if err := run(b.Context(), args, environ, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		b.Fatal(err)
+	}
+}
