@@ -34,6 +34,10 @@ type Config struct {
 // HTTP configures the web server.
 type HTTP struct {
 	Addr string // http.addr
+	// RateLimit is the most requests one client IP may make per RateWindow;
+	// 0 turns the limit off. Probes and /metrics are never limited.
+	RateLimit  int           // http.rate_limit
+	RateWindow time.Duration // http.rate_window
 }
 
 // Postgres configures the store.
@@ -70,6 +74,8 @@ const EnvPrefix = "APP_"
 func defaults() map[string]any {
 	return map[string]any{
 		"http.addr":                ":9090",
+		"http.rate_limit":          "6000",
+		"http.rate_window":         "1m",
 		"postgres.dsn":             "postgres://orders:orders@localhost:5432/orders?sslmode=disable",
 		"postgres.connect_timeout": "30s",
 		"kafka.brokers":            "localhost:9092",
@@ -165,6 +171,17 @@ func parse(k *koanf.Koanf) (Config, error) {
 	c.HTTP.Addr = str("http.addr")
 	if err := hostPort("http.addr", c.HTTP.Addr, true); err != nil {
 		return c, err
+	}
+	if c.HTTP.RateLimit, err = integer(k, "http.rate_limit", 0, 1_000_000_000); err != nil {
+		return c, err
+	}
+	if c.HTTP.RateWindow, err = duration(k, "http.rate_window", time.Second, 24*time.Hour); err != nil {
+		return c, err
+	}
+	// The limiter counts in whole seconds and would round 1500ms up to 2s
+	// without saying so.
+	if c.HTTP.RateWindow%time.Second != 0 {
+		return c, bad("http.rate_window", "%s is not a whole number of seconds", c.HTTP.RateWindow)
 	}
 
 	c.Postgres.DSN = str("postgres.dsn")

@@ -25,7 +25,7 @@ func TestDefaultsWhenFileMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		HTTP:     HTTP{Addr: ":9090"},
+		HTTP:     HTTP{Addr: ":9090", RateLimit: 6000, RateWindow: time.Minute},
 		Postgres: Postgres{DSN: "postgres://orders:orders@localhost:5432/orders?sslmode=disable", ConnectTimeout: 30 * time.Second},
 		Kafka: Kafka{Brokers: []string{"localhost:9092"}, Topic: "orders", Group: "bank", DLQTopic: "orders.dlq",
 			Partitions: 3, BatchSize: 500, BatchWait: 50 * time.Millisecond},
@@ -41,13 +41,15 @@ func TestPrecedenceDefaultsFileEnv(t *testing.T) {
 	path := writeFile(t, `
 [http]
 addr = ":8080"
+rate_limit = 100
+rate_window = "10s"
 [kafka]
 brokers = ["a:1", "b:2"]
 dlq_topic = "from-file.dlq"
 [cache]
 capacity = 5
 `)
-	c, err := Load(path, []string{"APP_CACHE_CAPACITY=7", "APP_KAFKA_DLQ_TOPIC=from-env.dlq", "OTHER_VAR=x", "APP_LOG_FORMAT=text"})
+	c, err := Load(path, []string{"APP_CACHE_CAPACITY=7", "APP_KAFKA_DLQ_TOPIC=from-env.dlq", "OTHER_VAR=x", "APP_LOG_FORMAT=text", "APP_HTTP_RATE_LIMIT=0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +64,8 @@ capacity = 5
 		{"env with underscore in key", c.Kafka.DLQTopic, "from-env.dlq"},
 		{"env beats default", c.Log.Format, "text"},
 		{"default kept", c.Kafka.Group, "bank"},
+		{"env turns the rate limit off", c.HTTP.RateLimit, 0},
+		{"rate window from file", c.HTTP.RateWindow, 10 * time.Second},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {
@@ -97,6 +101,11 @@ func TestBadValueNamesTheKey(t *testing.T) {
 		{[]string{"APP_LOG_LEVEL=loud"}, "log.level", "not one of"},
 		{[]string{"APP_LOG_FORMAT=xml"}, "log.format", "not one of"},
 		{[]string{"APP_KAFKA_BATCH_WAIT=soon"}, "kafka.batch_wait", "not a duration"},
+		{[]string{"APP_HTTP_RATE_LIMIT=many"}, "http.rate_limit", `"many" is not a whole number`},
+		{[]string{"APP_HTTP_RATE_LIMIT=-1"}, "http.rate_limit", "out of range"},
+		{[]string{"APP_HTTP_RATE_WINDOW=often"}, "http.rate_window", "not a duration"},
+		{[]string{"APP_HTTP_RATE_WINDOW=0s"}, "http.rate_window", "out of range"},
+		{[]string{"APP_HTTP_RATE_WINDOW=1500ms"}, "http.rate_window", "not a whole number of seconds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.wantKey+" "+tt.give[0], func(t *testing.T) {

@@ -197,7 +197,6 @@ func TestGoodOrdersStoredBadOnesParkedWithHeaders(t *testing.T) {
 	}
 }
 
-
 func TestStoreFailuresAreRetriedNotSkipped(t *testing.T) {
 	r := newRig(t)
 	r.store.failures = 3

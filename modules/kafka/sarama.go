@@ -33,7 +33,13 @@ func SaramaConfig(clientID string) *sarama.Config {
 	c.Consumer.Offsets.AutoCommit.Interval = time.Second
 	c.Consumer.Return.Errors = true
 	c.Consumer.Fetch.Default = 4 << 20
-	c.Consumer.Group.Rebalance.Timeout = 30 * time.Second
+	// How long the coordinator waits for members to rejoin a rebalance: a member
+	// that died without leaving holds its partitions this long (kfake) or
+	// until its 10 s session expires (Kafka). A batch in flight must fit in it,
+	// which attemptTimeout guarantees.
+	c.Consumer.Group.Rebalance.Timeout = 15 * time.Second
+	c.Consumer.Group.Session.Timeout = 10 * time.Second
+	c.Consumer.Group.Heartbeat.Interval = 3 * time.Second
 
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Return.Successes = true

@@ -35,7 +35,7 @@ func edit(t *testing.T, f func(m map[string]any)) []byte {
 }
 
 func sub(m map[string]any, key string) map[string]any { return m[key].(map[string]any) }
-func item(m map[string]any, i int) map[string]any  { return m["items"].([]any)[i].(map[string]any) }
+func item(m map[string]any, i int) map[string]any     { return m["items"].([]any)[i].(map[string]any) }
 
 func TestFixtureIsValid(t *testing.T) {
 	p, err := order.Parse(fixture(t))
@@ -69,7 +69,11 @@ func TestValidationRules(t *testing.T) {
 		{"uid missing", func(m map[string]any) { delete(m, "order_uid") }, "order_uid"},
 		{"uid empty", func(m map[string]any) { m["order_uid"] = "" }, "order_uid"},
 		{"uid with space", func(m map[string]any) { m["order_uid"] = "a b"; sub(m, "payment")["transaction"] = "a b" }, "order_uid"},
-		{"uid too long", func(m map[string]any) { u := strings.Repeat("a", 65); m["order_uid"] = u; sub(m, "payment")["transaction"] = u }, "order_uid"},
+		{"uid too long", func(m map[string]any) {
+			u := strings.Repeat("a", 65)
+			m["order_uid"] = u
+			sub(m, "payment")["transaction"] = u
+		}, "order_uid"},
 		{"track_number empty", func(m map[string]any) { m["track_number"] = "" }, "track_number"},
 		{"entry missing", func(m map[string]any) { delete(m, "entry") }, "entry"},
 		{"delivery name empty", func(m map[string]any) { sub(m, "delivery")["name"] = "" }, "delivery.name"},

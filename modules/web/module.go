@@ -14,18 +14,24 @@ import (
 	"github.com/marketplace/orders/modules/order"
 )
 
-// Module serves the app on http.addr. It reads orders from *order.Service and
-// gathers readiness checks from the "readiness" value group (see AsCheck).
+// Module serves the app on http.addr with the limits of config.HTTP. It reads
+// orders from *order.Service and gathers readiness checks from the
+// "readiness" value group (see AsCheck).
 // The port opens in OnStart, so it opens only after the hooks of everything
 // the app depends on have run.
 var Module = fx.Module("web",
 	fx.Provide(
 		fx.Private,
 		func(s *order.Service) Orders { return s },
+		optionsFrom,
 	),
-	fx.Provide(fx.Annotate(NewApp, fx.ParamTags(``, ``, readinessGroup, ``))),
+	fx.Provide(fx.Annotate(NewApp, fx.ParamTags(``, ``, readinessGroup, ``, ``))),
 	fx.Invoke(serve),
 )
+
+func optionsFrom(cfg config.Config) Options {
+	return Options{RateLimit: cfg.HTTP.RateLimit, RateWindow: cfg.HTTP.RateWindow}
+}
 
 func serve(lc fx.Lifecycle, sd fx.Shutdowner, app *fiber.App, cfg config.Config, log *slog.Logger) {
 	done := make(chan struct{})

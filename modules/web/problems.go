@@ -56,7 +56,9 @@ type answer struct {
 }
 
 // errorHandler is the one place errors become answers: problem JSON for
-// machine paths, the HTML error page for everything else.
+// machine paths, the HTML error page for everything else. A 431 is always a
+// problem: the server gave up before parsing the request line, so c.Path()
+// is "/" whatever was asked, and a problem is the answer any client can read.
 func (h *handlers) errorHandler(c *fiber.Ctx, err error) error {
 	a := h.toAnswer(c, err)
 
@@ -66,7 +68,7 @@ func (h *handlers) errorHandler(c *fiber.Ctx, err error) error {
 	setSecurityHeaders(c)
 	c.Status(a.Status)
 
-	if isMachinePath(c.Path()) {
+	if isMachinePath(c.Path()) || a.Status == http.StatusRequestHeaderFieldsTooLarge {
 		body, merr := json.Marshal(a.problem)
 		if merr != nil {
 			return fmt.Errorf("encode problem: %w", merr)
@@ -137,6 +139,15 @@ func routerAnswer(c *fiber.Ctx, status int) answer {
 		return newAnswer(status, "", fmt.Sprintf("method %s is not allowed here; use GET", clip(c.Method())), "")
 	case http.StatusRequestEntityTooLarge:
 		return newAnswer(status, "", fmt.Sprintf("the request body is larger than %d KiB", bodyLimit>>10), "")
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return newAnswer(status, "",
+			fmt.Sprintf("the request line and headers are larger than %d KiB together", headerLimit>>10), "")
+	case http.StatusTooManyRequests:
+		wait := "later"
+		if s := c.GetRespHeader(fiber.HeaderRetryAfter); s != "" {
+			wait = "in " + s + " s"
+		}
+		return newAnswer(status, "", "too many requests from your address; try again "+wait, "")
 	default:
 		return newAnswer(status, "", "the request could not be read", "")
 	}

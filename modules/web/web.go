@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/fx"
@@ -45,18 +46,33 @@ func AsCheck(f any) any {
 
 // Limits and timeouts of the server. A lookup has less time than a write so
 // that a slow store still yields a problem answer before the connection is cut.
+// They bound what one connection can cost, which only changes with the code,
+// so they are not settings; the rate limit depends on the traffic and is.
 const (
-	readTimeout   = 10 * time.Second
-	writeTimeout  = 10 * time.Second
-	idleTimeout   = 60 * time.Second
-	bodyLimit     = 64 << 10
+	readTimeout  = 10 * time.Second
+	writeTimeout = 10 * time.Second
+	idleTimeout  = 60 * time.Second
+	bodyLimit    = 64 << 10
+	// headerLimit bounds the request line and headers together: fasthttp
+	// reads them into one buffer of this size and answers 431 when they do
+	// not fit. A uid query is far shorter; 8 KiB leaves room for cookies and
+	// proxies' headers.
+	headerLimit   = 8 << 10
 	lookupTimeout = 5 * time.Second
 	checkTimeout  = 2 * time.Second
 )
 
+// Options are the server's settings that come from configuration.
+type Options struct {
+	// RateLimit is the most requests one client IP may make per RateWindow;
+	// 0 turns the limit off.
+	RateLimit  int
+	RateWindow time.Duration
+}
+
 // NewApp builds the Fiber app with every route. It starts nothing: Module
 // serves it, and tests drive it with app.Test.
-func NewApp(orders Orders, m *metrics.Metrics, checks []Check, log *slog.Logger) *fiber.App {
+func NewApp(orders Orders, m *metrics.Metrics, checks []Check, log *slog.Logger, opts Options) *fiber.App {
 	h := &handlers{orders: orders, metrics: m, checks: checks, log: log}
 	app := fiber.New(fiber.Config{
 		AppName:               "orders",
@@ -66,8 +82,10 @@ func NewApp(orders Orders, m *metrics.Metrics, checks []Check, log *slog.Logger)
 		WriteTimeout:          writeTimeout,
 		IdleTimeout:           idleTimeout,
 		BodyLimit:             bodyLimit,
+		ReadBufferSize:        headerLimit,
 		// Fiber's strings otherwise alias buffers reused by the next request;
-		// a uid can outlive the handler inside an error or a log record.
+		// a uid can outlive the handler inside an error or a log record, and
+		// the limiter keeps client IPs as keys.
 		Immutable: true,
 		// "/orders/a%20b" must reach the handler as "a b" so the 400 page can
 		// show the user what they typed.
@@ -79,6 +97,9 @@ func NewApp(orders Orders, m *metrics.Metrics, checks []Check, log *slog.Logger)
 		EnableStackTrace:  true,
 		StackTraceHandler: h.logPanic,
 	}))
+	if opts.RateLimit > 0 {
+		app.Use(rateLimiter(opts))
+	}
 
 	app.Get("/healthz", h.healthz)
 	app.Get("/readyz", h.readyz)
@@ -95,6 +116,30 @@ func NewApp(orders Orders, m *metrics.Metrics, checks []Check, log *slog.Logger)
 	app.Get("/", h.pageSearch)
 	app.Get("/orders/:uid?", h.pageOrder)
 	return app
+}
+
+// rateLimiter counts requests per client IP in fixed windows. Over the limit
+// the answer is a 429 problem with Retry-After, set by the limiter before it
+// calls LimitReached.
+func rateLimiter(opts Options) fiber.Handler {
+	return limiter.New(limiter.Config{
+		// Probes and scrapers come often from one address, and locking them
+		// out would restart or blind a healthy service.
+		Next: func(c *fiber.Ctx) bool {
+			switch c.Path() {
+			case "/healthz", "/readyz", "/metrics":
+				return true
+			}
+			return false
+		},
+		Max:        opts.RateLimit,
+		Expiration: opts.RateWindow,
+		// The peer address, never X-Forwarded-For: no ProxyHeader is set,
+		// because a client could write any address there and so escape its
+		// own limit or spend someone else's.
+		KeyGenerator: func(c *fiber.Ctx) string { return c.IP() },
+		LimitReached: func(*fiber.Ctx) error { return fiber.ErrTooManyRequests },
+	})
 }
 
 // handlers holds what the routes share.
@@ -134,6 +179,8 @@ func setSecurityHeaders(c *fiber.Ctx) {
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
 	c.Set(fiber.HeaderContentSecurityPolicy, contentSecurityPolicy)
+	// frame-ancestors covers current browsers; this covers the older ones.
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
 	// Orders carry names, phones and addresses: no shared cache may keep them.
 	c.Set(fiber.HeaderCacheControl, "no-store")
 }

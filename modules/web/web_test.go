@@ -69,7 +69,7 @@ func (f *fakeOrders) Calls() int {
 }
 
 // fixture is the contract's reference order, parsed as the consumer would.
-func fixture(t *testing.T) order.Parsed {
+func fixture(t testing.TB) order.Parsed {
 	t.Helper()
 	raw, err := os.ReadFile("testdata/order.json")
 	if err != nil {
@@ -85,7 +85,7 @@ func fixture(t *testing.T) order.Parsed {
 const xss = `<script>alert(1)</script>`
 
 // withUID is the fixture under another uid, its text fields set by edit.
-func withUID(t *testing.T, uid string, edit func(*order.Order)) order.Record {
+func withUID(t testing.TB, uid string, edit func(*order.Order)) order.Record {
 	t.Helper()
 	o := fixture(t).Order
 	o.OrderUID, o.Payment.Transaction = uid, uid
@@ -126,7 +126,7 @@ func newTestEnv(t *testing.T, checks ...Check) *testEnv {
 	}
 	logs := &syncBuffer{}
 	m := metrics.New()
-	app := NewApp(orders, m, checks, slog.New(slog.NewJSONHandler(logs, nil)))
+	app := NewApp(orders, m, checks, slog.New(slog.NewJSONHandler(logs, nil)), Options{})
 	return &testEnv{app: app, orders: orders, m: m, logs: logs}
 }
 
@@ -316,6 +316,7 @@ func assertSecurityHeaders(t *testing.T, resp response) {
 	t.Helper()
 	want := map[string]string{
 		"X-Content-Type-Options":  "nosniff",
+		"X-Frame-Options":         "DENY",
 		"Referrer-Policy":         "no-referrer",
 		"Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 	}

@@ -1,0 +1,361 @@
+//go:build fault
+
+// Fault tests: the real service binary as a child process against a real
+// PostgreSQL and a Kafka-protocol broker, with crashes, outages and restarts
+// during ingestion. Each checks the database and the API afterwards and logs a
+// RELIABILITY line with its figures. Run: go test -tags fault -run Fault ./app
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/marketplace/orders/modules/config"
+	"github.com/marketplace/orders/modules/kafka/kafkatest"
+	"github.com/marketplace/orders/modules/order"
+	"github.com/marketplace/orders/modules/order/fake"
+	"github.com/marketplace/orders/modules/postgres/pgtest"
+)
+
+// workload is a set of generated orders and what the database must hold after.
+type workload struct {
+	msgs  []kafkatest.Message
+	items map[string]int // uid -> item count
+}
+
+func newWorkload(t *testing.T, n int, seed int64) workload {
+	t.Helper()
+	gen := fake.New(seed)
+	w := workload{msgs: make([]kafkatest.Message, n), items: make(map[string]int, n)}
+	for i := range w.msgs {
+		uid, raw := gen.OrderJSON()
+		p, err := order.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.items[uid] = len(p.Order.Items)
+		w.msgs[i] = kafkatest.Message{Key: []byte(uid), Value: raw}
+	}
+	return w
+}
+
+// faultConfig is testConfig with the rate limit off, since the checks read
+// every order back through the API.
+func faultConfig(t *testing.T, brokers []string) (config.Config, []string) {
+	cfg := testConfig(t, brokers)
+	cfg.Kafka.BatchWait = 10 * time.Millisecond
+	return cfg, append(env(cfg), "APP_HTTP_RATE_LIMIT=0")
+}
+
+// audit compares the database with the workload: lost is orders missing,
+// duplicated is rows beyond one per order and items beyond each order's own.
+func audit(t *testing.T, dsn string, w workload) (lost, duplicated int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT o.order_uid, (SELECT count(*) FROM items i WHERE i.order_uid = o.order_uid) FROM orders o`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for rows.Next() {
+		var uid string
+		var n int
+		if err := rows.Scan(&uid, &n); err != nil {
+			t.Fatal(err)
+		}
+		seen[uid]++
+		if want, ok := w.items[uid]; ok && n != want {
+			duplicated += max(0, n-want)
+			lost += max(0, want-n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for uid := range w.items {
+		switch seen[uid] {
+		case 0:
+			lost++
+		case 1:
+		default:
+			duplicated += seen[uid] - 1
+		}
+	}
+	return lost, duplicated
+}
+
+// servedAll reads every order of the workload through the API.
+func servedAll(t *testing.T, base string, w workload) {
+	t.Helper()
+	for _, m := range w.msgs {
+		status, _, body := get(t, base+"/api/getOrder?OrderUID="+url.QueryEscape(string(m.Key)))
+		if status != 200 || !jsonEqual(t, body, m.Value) {
+			t.Fatalf("order %s not served as produced: %d", m.Key, status)
+		}
+	}
+}
+
+func storedCount(t *testing.T, dsn string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return -1 // the database may be down on purpose
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
+func reliability(t *testing.T, messages, lost, duplicated int, redelivered float64, recover time.Duration, dlq int) {
+	t.Helper()
+	t.Logf("RELIABILITY | %s | messages=%d | lost=%d | duplicated=%d | redelivered=%d | recover_s=%.1f | dlq=%d",
+		t.Name(), messages, lost, duplicated, int(redelivered), recover.Seconds(), dlq)
+	if lost != 0 || duplicated != 0 {
+		t.Fatalf("%d lost, %d duplicated; want 0 and 0", lost, duplicated)
+	}
+}
+
+func dlqCount(t *testing.T, brokers []string, topic string) int {
+	return len(kafkatest.ReadN(t, brokers, topic, 1<<30, 2*time.Second))
+}
+
+func waitExit(t *testing.T, c *child, within time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-c.done:
+		return err
+	case <-time.After(within):
+		t.Fatalf("still running %s after the signal; output:\n%s", within, c.out)
+		return nil
+	}
+}
+
+func TestFaultKill9DuringIngestion(t *testing.T) {
+	bin := buildBinary(t)
+	brokers := kafkatest.Brokers(t)
+	cfg, environ := faultConfig(t, brokers)
+	kafkatest.CreateTopics(t, brokers, 3, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
+	w := newWorkload(t, 20000, 11)
+	kafkatest.Produce(t, brokers, cfg.Kafka.Topic, w.msgs...)
+
+	first := startChild(t, bin, environ)
+	eventually(t, "ingestion under way", 60*time.Second, func() bool { return storedCount(t, cfg.Postgres.DSN) >= 3000 })
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	atKill := storedCount(t, cfg.Postgres.DSN)
+
+	restarted := time.Now()
+	second := startChild(t, bin, environ)
+	eventually(t, "all 20,000 stored after kill -9", 120*time.Second, func() bool {
+		return storedCount(t, cfg.Postgres.DSN) == int64(len(w.msgs))
+	})
+	recover := time.Since(restarted)
+	base := "http://" + cfg.HTTP.Addr
+	eventually(t, "the restarted service to catch up", 30*time.Second, func() bool {
+		return metric(t, base, "orders_consumer_lag") == 0 &&
+			metric(t, base, `orders_ingested_total{outcome="stored"}`) == float64(int64(len(w.msgs))-atKill)
+	})
+	servedAll(t, base, w)
+	lost, dup := audit(t, cfg.Postgres.DSN, w)
+	t.Logf("killed with %d of %d stored", atKill, len(w.msgs))
+	reliability(t, len(w.msgs), lost, dup, metric(t, base, `orders_ingested_total{outcome="duplicate"}`), recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
+	_ = second
+}
+
+func TestFaultPostgresDownDuringIngestion(t *testing.T) {
+	cluster := pgtest.Cluster(t)
+	bin := buildBinary(t)
+	brokers := kafkatest.Brokers(t)
+	cfg, environ := faultConfig(t, brokers)
+	kafkatest.CreateTopics(t, brokers, 3, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
+	w := newWorkload(t, 10000, 12)
+	kafkatest.Produce(t, brokers, cfg.Kafka.Topic, w.msgs...)
+	base := "http://" + cfg.HTTP.Addr
+
+	svc := startChild(t, bin, environ)
+	eventually(t, "ingestion under way", 60*time.Second, func() bool { return storedCount(t, cfg.Postgres.DSN) >= 1000 })
+	ctx := context.Background()
+	down := time.Now()
+	if err := cluster.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "/readyz 503 while the database is down", 15*time.Second, func() bool {
+		status, _, _ := get(t, base+"/readyz")
+		return status == 503
+	})
+	_, _, body := get(t, base+"/readyz")
+	if !strings.Contains(string(body), "database") {
+		t.Errorf("/readyz does not name the database check: %s", body)
+	}
+	// An order in the cache is still served while the database is down.
+	if status, _, _ := get(t, base+"/healthz"); status != 200 {
+		t.Errorf("/healthz = %d while the database is down, want 200", status)
+	}
+	time.Sleep(time.Until(down.Add(6 * time.Second))) // the outage lasts at least 6 s
+	if err := cluster.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	up := time.Now()
+	eventually(t, "/readyz 200 after the database is back", 60*time.Second, func() bool {
+		status, _, _ := get(t, base+"/readyz")
+		return status == 200
+	})
+	t.Logf("/readyz 200 %.1f s after the database came back", time.Since(up).Seconds())
+	eventually(t, "all 10,000 stored", 120*time.Second, func() bool {
+		return storedCount(t, cfg.Postgres.DSN) == int64(len(w.msgs))
+	})
+	recover := time.Since(up)
+	select {
+	case err := <-svc.done:
+		t.Fatalf("the service exited during the outage: %v\n%s", err, svc.out)
+	default:
+	}
+	servedAll(t, base, w)
+	lost, dup := audit(t, cfg.Postgres.DSN, w)
+	t.Logf("database down for %.1f s", up.Sub(down).Seconds())
+	reliability(t, len(w.msgs), lost, dup, metric(t, base, `orders_ingested_total{outcome="duplicate"}`), recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
+}
+
+func TestFaultBrokerRestartDuringIngestion(t *testing.T) {
+	b := restartableBroker(t)
+	bin := buildBinary(t)
+	brokers := b.addrs()
+	cfg, environ := faultConfig(t, brokers)
+	kafkatest.CreateTopics(t, brokers, 3, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
+	w := newWorkload(t, 10000, 13)
+	kafkatest.Produce(t, brokers, cfg.Kafka.Topic, w.msgs...)
+	base := "http://" + cfg.HTTP.Addr
+
+	svc := startChild(t, bin, environ)
+	eventually(t, "ingestion under way", 60*time.Second, func() bool { return storedCount(t, cfg.Postgres.DSN) >= 1000 })
+	restartAt := time.Now()
+	if err := b.restart(context.Background()); err != nil {
+		t.Fatalf("restart broker: %v", err)
+	}
+	t.Logf("broker %s restarted in %.1f s", b.kind(), time.Since(restartAt).Seconds())
+	eventually(t, "all 10,000 stored after the broker restart", 180*time.Second, func() bool {
+		return storedCount(t, cfg.Postgres.DSN) == int64(len(w.msgs))
+	})
+	recover := time.Since(restartAt)
+	select {
+	case err := <-svc.done:
+		t.Fatalf("the service exited during the broker restart: %v\n%s", err, svc.out)
+	default:
+	}
+	eventually(t, "/readyz 200 after the broker restart", 60*time.Second, func() bool {
+		status, _, _ := get(t, base+"/readyz")
+		return status == 200
+	})
+	servedAll(t, base, w)
+	lost, dup := audit(t, cfg.Postgres.DSN, w)
+	reliability(t, len(w.msgs), lost, dup, metric(t, base, `orders_ingested_total{outcome="duplicate"}`), recover, dlqCount(t, b.addrs(), cfg.Kafka.DLQTopic))
+}
+
+func TestFaultSIGTERMDuringIngestion(t *testing.T) {
+	bin := buildBinary(t)
+	brokers := kafkatest.Brokers(t)
+	cfg, environ := faultConfig(t, brokers)
+	kafkatest.CreateTopics(t, brokers, 3, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
+	w := newWorkload(t, 20000, 14)
+	kafkatest.Produce(t, brokers, cfg.Kafka.Topic, w.msgs...)
+
+	first := startChild(t, bin, environ)
+	eventually(t, "ingestion under way", 60*time.Second, func() bool { return storedCount(t, cfg.Postgres.DSN) >= 3000 })
+	sent := time.Now()
+	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitExit(t, first, 10*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v (want 0)\n%s", err, first.out)
+	}
+	stopTook := time.Since(sent)
+	atStop := storedCount(t, cfg.Postgres.DSN)
+
+	restarted := time.Now()
+	startChild(t, bin, environ)
+	eventually(t, "all stored after restart", 120*time.Second, func() bool {
+		return storedCount(t, cfg.Postgres.DSN) == int64(len(w.msgs))
+	})
+	recover := time.Since(restarted)
+	base := "http://" + cfg.HTTP.Addr
+	eventually(t, "the restarted service to catch up", 30*time.Second, func() bool {
+		return metric(t, base, `orders_ingested_total{outcome="stored"}`) == float64(int64(len(w.msgs))-atStop)
+	})
+	redelivered := metric(t, base, `orders_ingested_total{outcome="duplicate"}`)
+	if redelivered != 0 {
+		t.Errorf("%v orders seen again after a clean SIGTERM, want 0 (everything processed is committed)", redelivered)
+	}
+	servedAll(t, base, w)
+	lost, dup := audit(t, cfg.Postgres.DSN, w)
+	t.Logf("exit 0 %.2f s after SIGTERM with %d of %d stored", stopTook.Seconds(), atStop, len(w.msgs))
+	reliability(t, len(w.msgs), lost, dup, redelivered, recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
+}
+
+func TestFaultTwoInstancesAndOneStops(t *testing.T) {
+	bin := buildBinary(t)
+	brokers := kafkatest.Brokers(t)
+	cfg, environA := faultConfig(t, brokers)
+	kafkatest.CreateTopics(t, brokers, 6, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
+	cfgB := cfg
+	cfgB.HTTP.Addr = freeAddr(t)
+	environB := append(env(cfgB), "APP_HTTP_RATE_LIMIT=0")
+	baseA, baseB := "http://"+cfg.HTTP.Addr, "http://"+cfgB.HTTP.Addr
+
+	a := startChild(t, bin, environA)
+	eventually(t, "A ready", 60*time.Second, func() bool { s, _, _ := getQuiet(baseA + "/readyz"); return s == 200 })
+	startChild(t, bin, environB)
+	eventually(t, "B ready", 60*time.Second, func() bool { s, _, _ := getQuiet(baseB + "/readyz"); return s == 200 })
+
+	w := newWorkload(t, 20000, 15)
+	kafkatest.Produce(t, brokers, cfg.Kafka.Topic, w.msgs[:4000]...)
+	eventually(t, "both instances to store orders (both own partitions)", 60*time.Second, func() bool {
+		return metric(t, baseA, `orders_ingested_total{outcome="stored"}`) > 0 &&
+			metric(t, baseB, `orders_ingested_total{outcome="stored"}`) > 0
+	})
+	kafkatest.Produce(t, brokers, cfg.Kafka.Topic, w.msgs[4000:]...)
+	eventually(t, "ingestion under way", 60*time.Second, func() bool { return storedCount(t, cfg.Postgres.DSN) >= 8000 })
+	stopped := time.Now()
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitExit(t, a, 10*time.Second); err != nil {
+		t.Fatalf("A's exit after SIGTERM: %v\n%s", err, a.out)
+	}
+	eventually(t, "B to finish A's partitions", 120*time.Second, func() bool {
+		return storedCount(t, cfg.Postgres.DSN) == int64(len(w.msgs))
+	})
+	recover := time.Since(stopped)
+	servedAll(t, baseB, w)
+	lost, dup := audit(t, cfg.Postgres.DSN, w)
+	reliability(t, len(w.msgs), lost, dup, metric(t, baseB, `orders_ingested_total{outcome="duplicate"}`), recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
+}
+
+// getQuiet is get for a server that may not be listening yet.
+func getQuiet(u string) (int, string, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Content-Type"), nil
+}
