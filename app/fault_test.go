@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
@@ -322,9 +321,9 @@ func TestFaultTwoInstancesAndOneStops(t *testing.T) {
 	baseA, baseB := "http://"+cfg.HTTP.Addr, "http://"+cfgB.HTTP.Addr
 
 	a := startChild(t, bin, environA)
-	eventually(t, "A ready", 60*time.Second, func() bool { s, _, _ := getQuiet(baseA + "/readyz"); return s == 200 })
+	eventually(t, "A ready", 60*time.Second, func() bool { s, _, _, _ := tryGet(baseA + "/readyz"); return s == 200 })
 	startChild(t, bin, environB)
-	eventually(t, "B ready", 60*time.Second, func() bool { s, _, _ := getQuiet(baseB + "/readyz"); return s == 200 })
+	eventually(t, "B ready", 60*time.Second, func() bool { s, _, _, _ := tryGet(baseB + "/readyz"); return s == 200 })
 
 	w := newWorkload(t, 20000, 15)
 	kafkatest.Produce(t, brokers, cfg.Kafka.Topic, w.msgs[:4000]...)
@@ -348,14 +347,4 @@ func TestFaultTwoInstancesAndOneStops(t *testing.T) {
 	servedAll(t, baseB, w)
 	lost, dup := audit(t, cfg.Postgres.DSN, w)
 	reliability(t, len(w.msgs), lost, dup, metric(t, baseB, `orders_ingested_total{outcome="duplicate"}`), recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
-}
-
-// getQuiet is get for a server that may not be listening yet.
-func getQuiet(u string) (int, string, error) {
-	resp, err := http.Get(u)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("Content-Type"), nil
 }

@@ -114,6 +114,17 @@ func get(t testing.TB, url string) (int, string, []byte) {
 	return resp.StatusCode, resp.Header.Get("Content-Type"), body
 }
 
+// tryGet is get for a server that may not be listening yet.
+func tryGet(url string) (int, string, []byte, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body, err
+}
+
 // metric scrapes /metrics for the value of the series written exactly as
 // series (name with its labels).
 func metric(t testing.TB, base, series string) float64 {
