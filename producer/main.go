@@ -1,9 +1,13 @@
 // Command producer publishes orders to the orders topic: generated ones
 // (optionally with a share of deliberately broken messages) or the orders in
-// a JSON file. It exits 0 only once the broker has acknowledged every message.
+// a JSON file. With -replay-dlq it instead republishes the messages parked in
+// the DLQ topic, once their cause is fixed. It exits 0 only once the broker
+// has acknowledged every message.
 //
 //	go run ./producer -count 1000 -invalid 0.1
 //	go run ./producer -file ../shared/fixtures/model.json
+//	go run ./producer -replay-dlq -dry-run
+//	go run ./producer -replay-dlq -kind validation
 package main
 
 import (
@@ -15,6 +19,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -77,6 +82,9 @@ type options struct {
 	file       string
 	invalid    float64
 	seed       int64
+
+	replay bool // -replay-dlq; the rest apply to it only
+	replayOptions
 }
 
 // parseFlags reads args. It returns flag.ErrHelp after writing the usage to
@@ -91,8 +99,26 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fs.StringVar(&o.file, "file", "", "send the orders in this JSON `file` (one object, an array, or one object per line) instead of generated ones")
 	fs.Float64Var(&o.invalid, "invalid", 0, "share (0 to 1) of deliberately broken messages")
 	fs.Int64Var(&o.seed, "seed", 0, "seed of the order generator (default: from the clock)")
+	fs.BoolVar(&o.replay, "replay-dlq", false, "republish the messages parked in kafka.dlq_topic to kafka.topic instead (see above)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "with -replay-dlq: list what would be replayed and a summary by kind; publish and commit nothing")
+	fs.StringVar(&o.kind, "kind", "", "with -replay-dlq: replay only messages of this x-error-`kind` (decode, validation or conflict)")
+	fs.BoolVar(&o.fromStart, "from-start", false, "with -replay-dlq: ignore what earlier runs replayed and start from the oldest message still in the DLQ")
 	fs.Usage = func() {
-		fmt.Fprintf(stdout, "Usage: go run ./producer [flags]\n\nPublishes orders to kafka.topic on kafka.brokers (config file and APP_ env, as the service).\n\nFlags:\n")
+		fmt.Fprint(stdout, `Usage: go run ./producer [flags]
+       go run ./producer -replay-dlq [-dry-run] [-kind K] [-from-start]
+
+Publishes orders to kafka.topic on kafka.brokers (config file and APP_ env, as the service).
+
+With -replay-dlq it republishes instead the messages parked in kafka.dlq_topic, once their cause is
+fixed, to kafka.topic: the same key and value bytes, the original headers (those not starting with
+"x-"), and x-replayed-from: "<dlq topic>/<partition>/<offset>". It reads up to the end of the DLQ
+as of its start, then stops. Progress is committed, per kind, under the consumer group
+<kafka.group>-dlq-replay, so a second run replays only what was parked since (or, with -kind,
+what is of that kind and was not replayed yet); -from-start replays all that the DLQ still holds.
+Run one replay at a time. A message that fails again is parked again, with a new offset.
+
+Flags:
+`)
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
@@ -119,6 +145,21 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 		return o, usagef("-invalid %v: want a share from 0 to 1", o.invalid)
 	case set["file"] && o.file == "":
 		return o, usagef("-file: want a path")
+	case set["kind"] && !slices.Contains(replayKinds, o.kind):
+		return o, usagef("-kind %q: want one of %s", o.kind, strings.Join(replayKinds, ", "))
+	}
+	if o.replay {
+		for _, name := range []string{"count", "interval", "file", "invalid", "seed"} {
+			if set[name] {
+				return o, usagef("-replay-dlq cannot be combined with -%s: it republishes what the DLQ holds", name)
+			}
+		}
+		return o, nil
+	}
+	for _, name := range []string{"dry-run", "kind", "from-start"} {
+		if set[name] {
+			return o, usagef("-%s: only with -replay-dlq", name)
+		}
 	}
 	if o.file != "" {
 		for _, name := range []string{"count", "invalid", "seed"} {
@@ -146,6 +187,10 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	cfg, err := config.Load(opts.configPath, environ)
 	if err != nil {
 		return err
+	}
+	if opts.replay {
+		k := cfg.Kafka
+		return runReplay(ctx, k.Brokers, k.DLQTopic, k.Topic, k.Group, opts.replayOptions, stdout, stderr)
 	}
 
 	var src source

@@ -350,6 +350,14 @@ func TestBadFlags(t *testing.T) {
 		{give: []string{"-seed", "x"}, want: "-seed"},
 		{give: []string{"-file", fixturePath, "-count", "5"}, want: "-count"},
 		{give: []string{"-file", fixturePath, "-invalid", "0.5"}, want: "-invalid"},
+		{give: []string{"-replay-dlq", "-kind", "bogus"}, want: "-kind"},
+		{give: []string{"-replay-dlq", "-kind", ""}, want: "-kind"},
+		{give: []string{"-replay-dlq", "-count", "5"}, want: "-count"},
+		{give: []string{"-replay-dlq", "-file", fixturePath}, want: "-file"},
+		{give: []string{"-replay-dlq", "-seed", "1"}, want: "-seed"},
+		{give: []string{"-dry-run"}, want: "-dry-run"},
+		{give: []string{"-kind", "validation"}, want: "-kind"},
+		{give: []string{"-from-start", "-count", "1"}, want: "-from-start"},
 		{give: []string{"-nope"}, want: "-nope"},
 		{give: []string{"extra"}, want: "extra"},
 	}
@@ -413,7 +421,7 @@ func TestHelpExitsZero(t *testing.T) {
 	if err != nil {
 		t.Fatalf("-h: %v", err)
 	}
-	for _, flag := range []string{"-config", "-count", "-interval", "-file", "-invalid", "-seed"} {
+	for _, flag := range []string{"-config", "-count", "-interval", "-file", "-invalid", "-seed", "-replay-dlq", "-dry-run", "-kind", "-from-start", "x-replayed-from"} {
 		if !strings.Contains(stdout.String(), flag) {
 			t.Errorf("usage does not mention %s:\n%s", flag, stdout.String())
 		}

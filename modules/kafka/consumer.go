@@ -121,10 +121,18 @@ func (c *Consumer) run(ctx context.Context) {
 
 // session is one connection's life: topics, DLQ publisher, group, consume loop.
 func (c *Consumer) session(ctx context.Context) error {
-	if err := EnsureTopics(c.cfg.Brokers, c.cfg.Partitions, c.cfg.Topic, c.cfg.DLQTopic); err != nil {
+	if err := EnsureServiceTopics(c.cfg.Brokers, c.cfg.Partitions, c.cfg.Topic, c.cfg.DLQTopic); err != nil {
 		return err
 	}
-	producer, err := sarama.NewSyncProducer(c.cfg.Brokers, SaramaConfig("orders-dlq"))
+	dlqCfg := SaramaConfig("orders-dlq")
+	// One message per request: sarama would otherwise pack parked messages
+	// bound for one partition into a record batch of up to
+	// Producer.MaxMessageBytes (4 MiB), and the broker refuses a batch over
+	// its message.max.bytes (1 MiB by default) whole, as MESSAGE_TOO_LARGE,
+	// on every retry, so two large rejects in one batch blocked the partition.
+	// Alone, each copy is judged by the broker on its own size.
+	dlqCfg.Producer.Flush.MaxMessages = 1
+	producer, err := sarama.NewSyncProducer(c.cfg.Brokers, dlqCfg)
 	if err != nil {
 		return fmt.Errorf("connect DLQ producer: %w", err)
 	}
@@ -273,8 +281,11 @@ func (h *handler) process(s sarama.ConsumerGroupSession, msgs []*sarama.Consumer
 		}
 	}
 	if len(bad) > 0 {
+		pending := bad
 		ok := retry(s.Context(), log, "publish to DLQ", func(context.Context) error {
-			return publishDLQ(h.dlq, h.c.cfg.DLQTopic, bad)
+			var err error
+			pending, err = publishDLQ(h.dlq, h.c.cfg.DLQTopic, pending)
+			return err
 		})
 		if !ok {
 			return false
@@ -301,7 +312,7 @@ func (h *handler) process(s sarama.ConsumerGroupSession, msgs []*sarama.Consumer
 
 // attemptTimeout bounds one try of a store or publish; it is independent of the
 // session so a batch in flight at shutdown can still finish.
-const attemptTimeout = 30 * time.Second
+const attemptTimeout = 10 * time.Second
 
 // retry runs f until it succeeds, backing off between tries. It gives up, and
 // returns false, only when session is done; a batch that was in flight when the

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -46,14 +47,31 @@ func dlqMessage(topic string, p parked) *sarama.ProducerMessage {
 }
 
 // publishDLQ sends the parked messages and returns once the broker has
-// acknowledged all of them.
-func publishDLQ(producer sarama.SyncProducer, topic string, ps []parked) error {
+// acknowledged all of them. On failure it also returns the ones not
+// acknowledged, so that a retry does not park the others a second time.
+func publishDLQ(producer sarama.SyncProducer, topic string, ps []parked) ([]parked, error) {
 	msgs := make([]*sarama.ProducerMessage, len(ps))
 	for i, p := range ps {
 		msgs[i] = dlqMessage(topic, p)
+		msgs[i].Metadata = i
 	}
-	if err := producer.SendMessages(msgs); err != nil {
-		return fmt.Errorf("publish %d to %s: %w", len(msgs), topic, err)
+	err := producer.SendMessages(msgs)
+	if err == nil {
+		return nil, nil
 	}
-	return nil
+	var perrs sarama.ProducerErrors
+	if !errors.As(err, &perrs) || len(perrs) == 0 {
+		return ps, fmt.Errorf("publish %d to %s: %w", len(msgs), topic, err)
+	}
+	failed := make([]parked, 0, len(perrs))
+	for _, pe := range perrs {
+		if i, ok := pe.Msg.Metadata.(int); ok {
+			failed = append(failed, ps[i])
+		}
+	}
+	if len(failed) != len(perrs) { // cannot tell which: send them all again
+		failed = ps
+	}
+	// sarama's own text only counts the failures; the cause is what helps.
+	return failed, fmt.Errorf("publish %d to %s: %d failed, the first: %w", len(msgs), topic, len(perrs), perrs[0].Err)
 }

@@ -7,6 +7,7 @@ package kafka
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -49,9 +50,29 @@ func SaramaConfig(clientID string) *sarama.Config {
 	return c
 }
 
+// dlqMaxMessageBytes is the DLQ topic's max.message.bytes: a message the
+// orders topic took at the broker's default limit (1,048,588 bytes) comes back
+// with a few hundred bytes of our headers, which the DLQ must still accept, or
+// the copy would be refused on every try and the partition would stop.
+const dlqMaxMessageBytes = 1048588 + 64<<10
+
 // EnsureTopics creates the topics when they are missing. A broker that forbids
 // creation is not an error here: the consumer then waits for the topic.
 func EnsureTopics(brokers []string, partitions int32, topics ...string) error {
+	return ensureTopics(brokers, partitions, topics, nil)
+}
+
+// EnsureServiceTopics creates the orders topic and the DLQ topic, the latter
+// with headroom for a parked copy of the largest message the former takes.
+func EnsureServiceTopics(brokers []string, partitions int32, topic, dlqTopic string) error {
+	if err := EnsureTopics(brokers, partitions, topic); err != nil {
+		return err
+	}
+	limit := strconv.Itoa(dlqMaxMessageBytes)
+	return ensureTopics(brokers, partitions, []string{dlqTopic}, map[string]*string{"max.message.bytes": &limit})
+}
+
+func ensureTopics(brokers []string, partitions int32, topics []string, configs map[string]*string) error {
 	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("orders-admin"))
 	if err != nil {
 		return fmt.Errorf("connect admin: %w", err)
@@ -66,8 +87,8 @@ func EnsureTopics(brokers []string, partitions int32, topics ...string) error {
 			continue
 		}
 		// -1 takes the broker's default replication factor.
-		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1}, false)
-		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		detail := &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1, ConfigEntries: configs}
+		if err := admin.CreateTopic(t, detail, false); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return fmt.Errorf("create topic %s: %w", t, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -95,6 +96,9 @@ func decode(raw []byte) (Order, *FieldError, error) {
 	if err := json.Unmarshal(trimmed, &wire); err != nil {
 		return o, nil, decodeError(err)
 	}
+	if fe := checkNames(trimmed); fe != nil {
+		return o, nil, &RejectError{Kind: KindDecode, Problems: []FieldError{*fe}}
+	}
 	if wire.DateCreated == nil || *wire.DateCreated == "" {
 		return o, &FieldError{Field: "date_created", Message: "is required"}, nil
 	}
@@ -118,7 +122,8 @@ func decodeError(err error) error {
 		if field == "" {
 			field = "(root)"
 		}
-		return reject(KindDecode, field, "want %s, got %s", typeName(typ.Type), typ.Value)
+		// Value holds the literal for a number, which may be any length.
+		return reject(KindDecode, field, "want %s, got %s", typeName(typ.Type), clip(typ.Value))
 	default:
 		return reject(KindDecode, "", "message is not an order: %v", err)
 	}
@@ -200,4 +205,215 @@ func clip(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// Field names are matched exactly and once. encoding/json alone would fill
+// order_uid from "ORDER_UID" (or "ſhardkey" into shardkey: it folds case the
+// Unicode way) and, given a name twice, keep the last value. The contract
+// compares orders as JSON values, where "ORDER_UID" is an unknown field and a
+// repeated name is ambiguous: other readers of the topic (PostgreSQL keeps the
+// last, some parsers the first) could see another order than the one stored.
+// So a known field spelt in another case, or given twice in one object, is a
+// decode rejection naming the field. Unknown fields are not looked into.
+
+// shape is the field names of one struct the decoder fills, and the shapes of
+// those fields that hold objects or arrays of objects.
+type shape struct {
+	names    [][]byte
+	children []*shape // by index of names; nil for a field holding no object
+}
+
+// orderShape is built once from the json tags and only read.
+var orderShape = shapeOf(reflect.TypeFor[Order]())
+
+func shapeOf(t reflect.Type) *shape {
+	s := &shape{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		var child *shape
+		ft := f.Type
+		if ft.Kind() == reflect.Slice {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]() {
+			child = shapeOf(ft)
+		}
+		s.names = append(s.names, []byte(name))
+		s.children = append(s.children, child)
+	}
+	return s
+}
+
+// lookup returns the index of the field key names, and whether it is spelt
+// exactly so; -1 when key is an unknown field.
+func (s *shape) lookup(key []byte) (int, bool) {
+	for i, n := range s.names {
+		if string(key) == string(n) {
+			return i, true
+		}
+	}
+	for i, n := range s.names {
+		if bytes.EqualFold(key, n) {
+			return i, false
+		}
+	}
+	return -1, false
+}
+
+// checkNames reports the first known field spelt in another case or repeated
+// in data, a JSON object json.Unmarshal has accepted.
+func checkNames(data []byte) *FieldError {
+	s := nameScanner{data: data}
+	return s.value(orderShape)
+}
+
+// nameScanner walks JSON already known to be valid, so it reports no syntax.
+type nameScanner struct {
+	data []byte
+	i    int
+}
+
+// value checks the value at s.i against sh and moves past it; a nil sh (a
+// plain or unknown field) is skipped unread.
+func (s *nameScanner) value(sh *shape) *FieldError {
+	s.space()
+	if sh == nil || s.i >= len(s.data) {
+		s.skip()
+		return nil
+	}
+	switch s.data[s.i] {
+	case '{':
+		return s.object(sh)
+	case '[':
+		s.i++
+		for n := 0; ; n++ {
+			s.space()
+			if s.i >= len(s.data) || s.data[s.i] == ']' {
+				s.i++
+				return nil
+			}
+			if fe := s.value(sh); fe != nil {
+				fe.Field = "[" + strconv.Itoa(n) + "]" + dotted(fe.Field)
+				return fe
+			}
+			s.space()
+			if s.i < len(s.data) && s.data[s.i] == ',' {
+				s.i++
+			}
+		}
+	default:
+		s.skip()
+		return nil
+	}
+}
+
+func (s *nameScanner) object(sh *shape) *FieldError {
+	s.i++           // {
+	var seen uint64 // by field index; the structs have fewer than 64 fields
+	for {
+		s.space()
+		if s.i >= len(s.data) {
+			return nil
+		}
+		switch s.data[s.i] {
+		case '}':
+			s.i++
+			return nil
+		case ',':
+			s.i++
+			continue
+		}
+		key := s.key()
+		s.space()
+		s.i++ // :
+		var child *shape
+		switch idx, exact := sh.lookup(key); {
+		case idx < 0:
+		case !exact:
+			return &FieldError{Field: string(sh.names[idx]),
+				Message: fmt.Sprintf("key %q differs from the field name only in case (names are case-sensitive)", clip(string(key)))}
+		case seen&(1<<idx) != 0:
+			return &FieldError{Field: string(key), Message: "appears twice in one object"}
+		default:
+			seen |= 1 << idx
+			child = sh.children[idx]
+		}
+		if fe := s.value(child); fe != nil {
+			fe.Field = string(key) + dotted(fe.Field)
+			return fe
+		}
+	}
+}
+
+// key reads the string at s.i, unescaped.
+func (s *nameScanner) key() []byte {
+	start := s.i
+	s.endString()
+	raw := s.data[start:min(s.i, len(s.data))]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return bytes.Trim(raw, `"`)
+	}
+	var k string
+	_ = json.Unmarshal(raw, &k) // the decoder has accepted it already
+	return []byte(k)
+}
+
+// endString moves past the string starting at s.i.
+func (s *nameScanner) endString() {
+	for s.i++; s.i < len(s.data); s.i++ {
+		switch s.data[s.i] {
+		case '\\':
+			s.i++
+		case '"':
+			s.i++
+			return
+		}
+	}
+}
+
+// skip moves to the comma or closing bracket that ends the value at s.i.
+func (s *nameScanner) skip() {
+	depth := 0
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case '"':
+			s.endString()
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				return
+			}
+		}
+		s.i++
+	}
+}
+
+func (s *nameScanner) space() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// dotted joins a child's path to its parent's name.
+func dotted(field string) string {
+	if field == "" || field[0] == '[' {
+		return field
+	}
+	return "." + field
 }

@@ -25,9 +25,21 @@ func (o *Order) Validate() error {
 	return nil
 }
 
-type checker struct{ problems []FieldError }
+// maxProblems is how many problems a rejection lists. The reason travels as
+// a header next to a message of up to 1 MiB; an order of thousands of broken
+// items would otherwise make it megabytes, too large for the DLQ topic.
+const maxProblems = 20
+
+type checker struct {
+	problems []FieldError
+	more     int // problems past maxProblems, counted only
+}
 
 func (c *checker) add(field, format string, args ...any) {
+	if len(c.problems) >= maxProblems {
+		c.more++
+		return
+	}
 	c.problems = append(c.problems, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
@@ -152,6 +164,9 @@ func validate(o *Order, dateProblem *FieldError) *RejectError {
 	}
 	if len(c.problems) == 0 {
 		return nil
+	}
+	if c.more > 0 {
+		c.problems = append(c.problems, FieldError{Message: fmt.Sprintf("and %d more problems", c.more)})
 	}
 	return &RejectError{Kind: KindValidation, Problems: c.problems}
 }

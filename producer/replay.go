@@ -1,0 +1,560 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// The DLQ headers read here, as the contract names them and modules/kafka
+// writes them, and the one a replay adds.
+const (
+	headerError        = "x-error"
+	headerErrorKind    = "x-error-kind"
+	headerReplayedFrom = "x-replayed-from"
+)
+
+// replayKinds are the x-error-kind values -kind takes. Progress is kept for
+// each, and for otherKind: a message with no kind or one not listed here.
+var replayKinds = []string{"conflict", "decode", "validation"}
+
+const otherKind = "other"
+
+const (
+	// replayChunk and replayChunkBytes bound the messages handed to the
+	// producer at once; a partition's progress moves chunk by chunk.
+	replayChunk      = 500
+	replayChunkBytes = 8 << 20
+	// replayIdle is the longest wait for the next message below the mark.
+	replayIdle = 10 * time.Second
+)
+
+// replayOptions are the flags of -replay-dlq.
+type replayOptions struct {
+	dryRun    bool
+	kind      string // "" = every kind
+	fromStart bool
+}
+
+// replayGroup is the consumer group under which replay progress is kept.
+func replayGroup(group string) string { return group + "-dlq-replay" }
+
+// replayer republishes what the DLQ topic holds, up to its end as of the
+// start, to the orders topic.
+//
+// It reads each partition with a plain partition consumer, not a group
+// member, and commits progress to replayGroup itself, so one replay at a
+// time is assumed. Progress is kept per kind (in the commit's metadata), so
+// that a run with -kind validation does not count the decode rejects it
+// skipped as done: the committed offset is where every kind is done, the
+// metadata says how far each kind got beyond it.
+type replayer struct {
+	client   sarama.Client       // reads the DLQ and commits progress
+	producer sarama.SyncProducer // nil in a dry run
+	dlqTopic string
+	topic    string
+	group    string
+	opts     replayOptions
+	idle     time.Duration
+	stdout   io.Writer
+	stderr   io.Writer
+}
+
+// replayReport is what a replay did.
+type replayReport struct {
+	replayed map[string]int // by x-error-kind as found ("" = none)
+	skipped  int            // already replayed, or of another kind than -kind
+	failed   int
+	firstErr error
+}
+
+func (r *replayReport) total() int {
+	n := 0
+	for _, c := range r.replayed {
+		n += c
+	}
+	return n
+}
+
+func (r *replayReport) byKind() string {
+	kinds := make([]string, 0, len(r.replayed))
+	for k := range r.replayed {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%s %d", kindLabel(k), r.replayed[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func kindLabel(kind string) string {
+	if kind == "" {
+		return "(no kind)"
+	}
+	return kind
+}
+
+// progressKey is the kind under which a message's progress is kept.
+func progressKey(kind string) string {
+	if slices.Contains(replayKinds, kind) {
+		return kind
+	}
+	return otherKind
+}
+
+// progress is, for one partition, the offset below which every message of
+// a kind has been replayed.
+type progress struct {
+	base  int64            // every kind is done below it: the committed offset
+	kinds map[string]int64 // kinds that got further than base
+}
+
+// parseProgress reads a committed offset and its metadata. Metadata it does
+// not understand counts for nothing: at worst messages are replayed again.
+func parseProgress(offset int64, metadata string) progress {
+	p := progress{base: max(offset, 0), kinds: map[string]int64{}}
+	for _, field := range strings.Split(metadata, ",") {
+		k, v, ok := strings.Cut(field, "=")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if ok && err == nil && (k == otherKind || slices.Contains(replayKinds, k)) && n > p.base {
+			p.kinds[k] = n
+		}
+	}
+	return p
+}
+
+func (p progress) next(key string) int64 {
+	return max(p.base, p.kinds[key])
+}
+
+// advance records that every message of the keys below offset to is done.
+func (p progress) advance(keys []string, to int64) progress {
+	return p.with(keys, func(n int64) int64 { return max(n, to) })
+}
+
+// forget is p with nothing of the keys done.
+func (p progress) forget(keys []string) progress {
+	return p.with(keys, func(int64) int64 { return 0 })
+}
+
+// with is p with the progress of the keys changed by f.
+func (p progress) with(keys []string, f func(n int64) int64) progress {
+	out := progress{kinds: map[string]int64{}}
+	for _, k := range append(slices.Clone(replayKinds), otherKind) {
+		n := p.next(k)
+		if slices.Contains(keys, k) {
+			n = f(n)
+		}
+		out.kinds[k] = n
+	}
+	out.base = out.kinds[otherKind]
+	for _, n := range out.kinds {
+		out.base = min(out.base, n)
+	}
+	for k, n := range out.kinds {
+		if n <= out.base {
+			delete(out.kinds, k)
+		}
+	}
+	return out
+}
+
+func (p progress) metadata() string {
+	keys := make([]string, 0, len(p.kinds))
+	for k := range p.kinds {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + strconv.FormatInt(p.kinds[k], 10)
+	}
+	return strings.Join(parts, ",")
+}
+
+// keys are the progress keys this run replays.
+func (o replayOptions) keys() []string {
+	if o.kind != "" {
+		return []string{o.kind}
+	}
+	return append(slices.Clone(replayKinds), otherKind)
+}
+
+func (o replayOptions) wants(kind string) bool {
+	return o.kind == "" || kind == o.kind
+}
+
+// replay runs over every partition of the DLQ topic and reports. The error is
+// nil only when every message it set out to replay was acknowledged and the
+// progress committed.
+func (rp *replayer) replay(ctx context.Context) (replayReport, error) {
+	rep := replayReport{replayed: map[string]int{}}
+	partitions, err := rp.client.Partitions(rp.dlqTopic)
+	if err != nil {
+		return rep, fmt.Errorf("partitions of %s: %w", rp.dlqTopic, err)
+	}
+	// The end is fixed first: what is parked while the replay runs, its own
+	// failures included, waits for the next run.
+	ends := make(map[int32]int64, len(partitions))
+	for _, p := range partitions {
+		if ends[p], err = rp.client.GetOffset(rp.dlqTopic, p, sarama.OffsetNewest); err != nil {
+			return rep, fmt.Errorf("end of %s/%d: %w", rp.dlqTopic, p, err)
+		}
+	}
+	committed, err := rp.committed(partitions)
+	if err != nil {
+		return rep, err
+	}
+	consumer, err := sarama.NewConsumerFromClient(rp.client)
+	if err != nil {
+		return rep, fmt.Errorf("consumer: %w", err)
+	}
+	defer consumer.Close()
+
+	for _, p := range partitions {
+		if err := ctx.Err(); err != nil {
+			return rep, fmt.Errorf("interrupted: %w", err)
+		}
+		if err := rp.partition(ctx, consumer, p, ends[p], committed[p], &rep); err != nil {
+			return rep, err
+		}
+	}
+	if rep.failed > 0 {
+		return rep, fmt.Errorf("%d of %d messages were not acknowledged, the first: %w", rep.failed, rep.total()+rep.failed, rep.firstErr)
+	}
+	return rep, nil
+}
+
+// committed reads the replay group's progress for each partition.
+func (rp *replayer) committed(partitions []int32) (map[int32]progress, error) {
+	out := make(map[int32]progress, len(partitions))
+	for _, p := range partitions {
+		out[p] = progress{kinds: map[string]int64{}}
+	}
+	coordinator, err := rp.client.Coordinator(rp.group)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator of group %s: %w", rp.group, err)
+	}
+	req := sarama.NewOffsetFetchRequest(rp.client.Config().Version, rp.group, map[string][]int32{rp.dlqTopic: partitions})
+	resp, err := coordinator.FetchOffset(req)
+	if err != nil {
+		return nil, fmt.Errorf("progress of group %s: %w", rp.group, err)
+	}
+	switch err := resp.GroupError(); {
+	case errors.Is(err, sarama.ErrGroupIDNotFound):
+		return out, nil // the first run
+	case !errors.Is(err, sarama.ErrNoError):
+		return nil, fmt.Errorf("progress of group %s: %w", rp.group, err)
+	}
+	for _, p := range partitions {
+		b := resp.GetBlock(rp.dlqTopic, p)
+		if b == nil {
+			continue
+		}
+		if !errors.Is(b.Err, sarama.ErrNoError) {
+			return nil, fmt.Errorf("progress of group %s on %s/%d: %w", rp.group, rp.dlqTopic, p, b.Err)
+		}
+		out[p] = parseProgress(b.Offset, b.Metadata)
+	}
+	return out, nil
+}
+
+// partition replays one partition from where each kind's progress stands up
+// to end, committing progress as chunks are acknowledged.
+func (rp *replayer) partition(ctx context.Context, consumer sarama.Consumer, p int32, end int64, prog progress, rep *replayReport) error {
+	oldest, err := rp.client.GetOffset(rp.dlqTopic, p, sarama.OffsetOldest)
+	if err != nil {
+		return fmt.Errorf("start of %s/%d: %w", rp.dlqTopic, p, err)
+	}
+	keys := rp.opts.keys()
+	// done says what counts as replayed already; prog, what is committed.
+	// -from-start forgets the first for the kinds replayed, not the second:
+	// the other kinds keep their progress.
+	done := prog
+	if rp.opts.fromStart {
+		done = prog.forget(keys)
+	}
+	start := end
+	for _, k := range keys {
+		start = min(start, done.next(k))
+	}
+	start = max(start, oldest) // older ones are gone with the topic's retention
+	if start >= end {
+		return nil
+	}
+	pc, err := consumer.ConsumePartition(rp.dlqTopic, p, start)
+	if err != nil {
+		return fmt.Errorf("read %s/%d from %d: %w", rp.dlqTopic, p, start, err)
+	}
+	defer pc.AsyncClose()
+
+	var chunk []*sarama.ConsumerMessage
+	chunkBytes := 0
+	// flush publishes the chunk and commits progress up to reached, or up to
+	// the first message not acknowledged.
+	flush := func(reached int64) error {
+		if rp.producer == nil {
+			return nil
+		}
+		if len(chunk) > 0 {
+			failed, err := rp.publish(chunk)
+			for _, m := range chunk {
+				if _, ok := failed[m.Offset]; !ok {
+					rep.replayed[header(m, headerErrorKind)]++
+				}
+			}
+			chunk, chunkBytes = chunk[:0], 0
+			if err != nil {
+				rep.failed += len(failed)
+				if rep.firstErr == nil {
+					rep.firstErr = err
+				}
+				// Those acknowledged past the first failure are replayed
+				// again by the next run: at least once, never skipped.
+				for off := range failed {
+					reached = min(reached, off)
+				}
+				prog = prog.advance(keys, reached)
+				if cerr := rp.commit(p, prog); cerr != nil {
+					return cerr
+				}
+				return errStopPartition
+			}
+		}
+		prog = prog.advance(keys, reached)
+		return rp.commit(p, prog)
+	}
+
+	idle := time.NewTimer(rp.idle)
+	defer idle.Stop()
+	for next := start; next < end; {
+		select {
+		case m, ok := <-pc.Messages():
+			if !ok {
+				return fmt.Errorf("read %s/%d: stopped at offset %d of %d", rp.dlqTopic, p, next, end)
+			}
+			idle.Reset(rp.idle)
+			if m.Offset >= end {
+				next = end
+				break
+			}
+			next = m.Offset + 1
+			kind := header(m, headerErrorKind)
+			if !rp.opts.wants(kind) || m.Offset < done.next(progressKey(kind)) {
+				rep.skipped++
+				continue
+			}
+			if rp.producer == nil {
+				rep.replayed[kind]++
+				fmt.Fprintf(rp.stdout, "partition %d offset %d key %s kind %s error %q\n",
+					p, m.Offset, keyLabel(m.Key), kindLabel(kind), header(m, headerError))
+				continue
+			}
+			chunk = append(chunk, m)
+			chunkBytes += len(m.Key) + len(m.Value)
+			if len(chunk) >= replayChunk || chunkBytes >= replayChunkBytes {
+				if err := flush(next); err != nil {
+					return ignoreStop(err)
+				}
+			}
+		case err := <-pc.Errors():
+			return fmt.Errorf("read %s/%d: %w", rp.dlqTopic, p, err)
+		case <-idle.C:
+			return fmt.Errorf("read %s/%d: no message for %s at offset %d, below the end %d", rp.dlqTopic, p, rp.idle, next, end)
+		case <-ctx.Done():
+			// What is in hand was read, not sent: progress stays before it.
+			return fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+	}
+	return ignoreStop(flush(end))
+}
+
+// errStopPartition ends a partition after a publish failure, which the
+// report carries.
+var errStopPartition = errors.New("stop partition")
+
+func ignoreStop(err error) error {
+	if errors.Is(err, errStopPartition) {
+		return nil
+	}
+	return err
+}
+
+// publish sends the chunk to the orders topic and waits for every
+// acknowledgement. On failure it returns the offsets of the messages not
+// acknowledged.
+func (rp *replayer) publish(chunk []*sarama.ConsumerMessage) (map[int64]struct{}, error) {
+	msgs := make([]*sarama.ProducerMessage, len(chunk))
+	for i, m := range chunk {
+		msgs[i] = rp.replayMessage(m)
+		msgs[i].Metadata = m.Offset
+	}
+	err := rp.producer.SendMessages(msgs)
+	if err == nil {
+		return nil, nil
+	}
+	failed := map[int64]struct{}{}
+	var perrs sarama.ProducerErrors
+	if !errors.As(err, &perrs) || len(perrs) == 0 {
+		for _, m := range chunk {
+			failed[m.Offset] = struct{}{}
+		}
+		return failed, fmt.Errorf("publish to %s: %w", rp.topic, err)
+	}
+	for i, pe := range perrs {
+		off, ok := pe.Msg.Metadata.(int64)
+		if !ok { // cannot tell which: none counts as acknowledged
+			for _, m := range chunk {
+				failed[m.Offset] = struct{}{}
+			}
+			break
+		}
+		failed[off] = struct{}{}
+		if i < maxShownFailures {
+			fmt.Fprintf(rp.stderr, "failed: %s/%d/%d key %s: %v\n", rp.dlqTopic, chunk[0].Partition, off, keyOf(pe.Msg), pe.Err)
+		}
+	}
+	return failed, fmt.Errorf("publish to %s: %w", rp.topic, perrs[0].Err)
+}
+
+// replayMessage is the parked message as it was first sent: same key and
+// value (a missing one stays missing), the headers that were not the DLQ's,
+// and where it was parked.
+func (rp *replayer) replayMessage(m *sarama.ConsumerMessage) *sarama.ProducerMessage {
+	pm := &sarama.ProducerMessage{Topic: rp.topic}
+	if m.Key != nil {
+		pm.Key = sarama.ByteEncoder(m.Key)
+	}
+	if m.Value != nil {
+		pm.Value = sarama.ByteEncoder(m.Value)
+	}
+	for _, h := range m.Headers {
+		if h == nil || strings.HasPrefix(string(h.Key), "x-") {
+			continue
+		}
+		pm.Headers = append(pm.Headers, *h)
+	}
+	from := fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset)
+	pm.Headers = append(pm.Headers, sarama.RecordHeader{Key: []byte(headerReplayedFrom), Value: []byte(from)})
+	return pm
+}
+
+// commit records the partition's progress for the replay group.
+func (rp *replayer) commit(p int32, prog progress) error {
+	req := sarama.NewOffsetCommitRequest(rp.client.Config(), rp.group)
+	req.AddBlock(rp.dlqTopic, p, prog.base, 0, prog.metadata())
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			_ = rp.client.RefreshCoordinator(rp.group)
+		}
+		var coordinator *sarama.Broker
+		if coordinator, err = rp.client.Coordinator(rp.group); err != nil {
+			continue
+		}
+		var resp *sarama.OffsetCommitResponse
+		if resp, err = coordinator.CommitOffset(req); err != nil {
+			continue
+		}
+		if kerr, ok := resp.Errors[rp.dlqTopic][p]; !ok {
+			err = errors.New("no answer for the partition")
+		} else if !errors.Is(kerr, sarama.ErrNoError) {
+			err = kerr
+		} else {
+			return nil
+		}
+	}
+	return fmt.Errorf("commit progress of group %s on %s/%d (a second run replays those messages again): %w", rp.group, rp.dlqTopic, p, err)
+}
+
+func header(m *sarama.ConsumerMessage, name string) string {
+	for _, h := range m.Headers {
+		if h != nil && string(h.Key) == name {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func keyLabel(key []byte) string {
+	if key == nil {
+		return "(none)"
+	}
+	return strconv.Quote(string(key))
+}
+
+// replayClientConfig is for reading the DLQ and committing progress.
+func replayClientConfig() *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = "orders-dlq-replay"
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Net.DialTimeout = 5 * time.Second
+	cfg.Consumer.Return.Errors = true
+	cfg.Consumer.Fetch.Default = 4 << 20 // a parked message may be near 1 MiB
+	// Partitions are read one after another over one connection: a fetch
+	// left waiting at the end of the last one holds up the next.
+	cfg.Consumer.MaxWaitTime = 50 * time.Millisecond
+	return cfg
+}
+
+// runReplay is the -replay-dlq program.
+func runReplay(ctx context.Context, brokers []string, dlqTopic, topic, group string, opts replayOptions, stdout, stderr io.Writer) error {
+	client, err := sarama.NewClient(brokers, replayClientConfig())
+	if err != nil {
+		return fmt.Errorf("connect to kafka at %s: %w", strings.Join(brokers, ","), err)
+	}
+	defer client.Close()
+	rp := &replayer{
+		client:   client,
+		dlqTopic: dlqTopic,
+		topic:    topic,
+		group:    replayGroup(group),
+		opts:     opts,
+		idle:     replayIdle,
+		stdout:   stdout,
+		stderr:   stderr,
+	}
+	what := "every kind"
+	if opts.kind != "" {
+		what = "kind " + opts.kind
+	}
+	from := "where group " + rp.group + " left off"
+	if opts.fromStart {
+		from = "the oldest message"
+	}
+	if opts.dryRun {
+		fmt.Fprintf(stdout, "dry run: listing what would be replayed from %s to %s (%s, from %s); nothing is published\n", dlqTopic, topic, what, from)
+	} else {
+		producer, err := sarama.NewSyncProducer(brokers, saramaConfig())
+		if err != nil {
+			return fmt.Errorf("connect to kafka at %s: %w", strings.Join(brokers, ","), err)
+		}
+		defer producer.Close()
+		rp.producer = producer
+		fmt.Fprintf(stdout, "replaying %s to %s on %s (%s, from %s, up to the end as of now)\n", dlqTopic, topic, strings.Join(brokers, ","), what, from)
+	}
+
+	start := time.Now()
+	rep, err := rp.replay(ctx)
+	kinds := ""
+	if rep.total() > 0 {
+		kinds = " (" + rep.byKind() + ")"
+	}
+	verb := "replayed"
+	if opts.dryRun {
+		verb = "would replay"
+	}
+	fmt.Fprintf(stdout, "done in %s: %s %d%s, skipped %d (already replayed or another kind), failed %d\n",
+		time.Since(start).Round(time.Millisecond), verb, rep.total(), kinds, rep.skipped, rep.failed)
+	return err
+}
