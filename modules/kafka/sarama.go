@@ -73,15 +73,21 @@ func EnsureServiceTopics(brokers []string, partitions int32, topic, dlqTopic str
 }
 
 func ensureTopics(brokers []string, partitions int32, topics []string, configs map[string]*string) error {
-	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("orders-admin"))
+	client, err := sarama.NewClient(brokers, SaramaConfig("orders-admin"))
 	if err != nil {
 		return fmt.Errorf("connect admin: %w", err)
 	}
-	defer admin.Close()
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		client.Close()
+		return fmt.Errorf("connect admin: %w", err)
+	}
+	defer admin.Close() // closes the client too
 	existing, err := admin.ListTopics()
 	if err != nil {
 		return fmt.Errorf("list topics: %w", err)
 	}
+	var created []string
 	for _, t := range topics {
 		if _, ok := existing[t]; ok {
 			continue
@@ -90,6 +96,49 @@ func ensureTopics(brokers []string, partitions int32, topics []string, configs m
 		detail := &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1, ConfigEntries: configs}
 		if err := admin.CreateTopic(t, detail, false); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return fmt.Errorf("create topic %s: %w", t, err)
+		}
+		created = append(created, t)
+	}
+	return waitServed(client, created, 10*time.Second)
+}
+
+// waitServed returns once every partition of the topics answers an offset
+// request, or after timeout. Apache Kafka acknowledges a new topic when its
+// controller has recorded it, a moment before the broker serves the
+// partitions, and a reader that comes first gets NOT_LEADER.
+func waitServed(client sarama.Client, topics []string, timeout time.Duration) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err := served(client, topics)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("new topics not served after %s: %w", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func served(client sarama.Client, topics []string) error {
+	if err := client.RefreshMetadata(topics...); err != nil {
+		return err
+	}
+	for _, t := range topics {
+		parts, err := client.Partitions(t)
+		if err != nil {
+			return err
+		}
+		if len(parts) == 0 {
+			return fmt.Errorf("topic %s has no partitions yet", t)
+		}
+		for _, p := range parts {
+			if _, err := client.GetOffset(t, p, sarama.OffsetNewest); err != nil {
+				return fmt.Errorf("%s/%d: %w", t, p, err)
+			}
 		}
 	}
 	return nil
