@@ -9,6 +9,7 @@ import (
 	randv2 "math/rand/v2"
 	"os"
 
+	"github.com/marketplace/orders/modules/order"
 	"github.com/marketplace/orders/modules/order/fake"
 )
 
@@ -80,7 +81,7 @@ func readOrdersFile(path string) ([]message, error) {
 	var msgs []message
 	add := func(raw json.RawMessage, where func() string) error {
 		if first(raw) != '{' {
-			return fmt.Errorf("-file %s: %s is a JSON %s, want an object", path, where(), kindOf(first(raw)))
+			return fmt.Errorf("-file %s: %s is a JSON %s, want an object", path, where(), order.JSONKind(first(raw)))
 		}
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, raw); err != nil {
@@ -139,21 +140,6 @@ func first(raw []byte) byte {
 		return 0
 	}
 	return raw[0]
-}
-
-func kindOf(c byte) string {
-	switch c {
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 'n':
-		return "null"
-	case 't', 'f':
-		return "boolean"
-	default:
-		return "number"
-	}
 }
 
 // lineAt is the 1-based line of the first non-space byte at or after offset

@@ -85,7 +85,7 @@ func decode(raw []byte) (Order, *FieldError, error) {
 		if !json.Valid(trimmed) {
 			return o, nil, reject(KindDecode, "", "message is not JSON")
 		}
-		return o, nil, reject(KindDecode, "", "message is JSON %s, want an object", jsonKind(trimmed[0]))
+		return o, nil, reject(KindDecode, "", "message is JSON %s, want an object", JSONKind(trimmed[0]))
 	}
 
 	type plain Order
@@ -144,7 +144,8 @@ func typeName(t reflect.Type) string {
 	}
 }
 
-func jsonKind(first byte) string {
+// JSONKind names the kind of JSON value that starts with the byte first.
+func JSONKind(first byte) string {
 	switch first {
 	case '[':
 		return "array"
@@ -195,8 +196,12 @@ func depth(data []byte) int {
 }
 
 // clip keeps an echoed value short enough for a header or a log line.
-func clip(s string) string {
-	const max = 64
+func clip(s string) string { return Clip(s, 64) }
+
+// Clip cuts s to at most max bytes, on a character boundary, marking the cut
+// with an ellipsis: error texts quote what they reject, and a 10 KiB value
+// should not come back whole.
+func Clip(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}

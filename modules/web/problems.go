@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -168,16 +167,5 @@ func (h *handlers) logPanic(c *fiber.Ctx, v any) {
 		"method", c.Method(), "path", c.Path(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 }
 
-// clip keeps an echoed value short: a detail quotes what it rejects, and a
-// 10 KiB "uid" should not come back whole.
-func clip(s string) string {
-	const max = 80
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+// clip keeps an echoed value short: a detail quotes what it rejects.
+func clip(s string) string { return order.Clip(s, 80) }
