@@ -29,6 +29,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/marketplace/orders/deploy/internal/logtail"
 	"github.com/marketplace/orders/modules/kafka"
 )
 
@@ -114,7 +115,7 @@ func Fetch(ctx context.Context, dir string) (string, error) {
 		"-f", filepath.Join(dir, "pom.xml"), dependencyPlugin, "-Dkafka.lib="+lib)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("kafkalocal: mvn copy-dependencies: %w\n%s", err, lastLines(stripANSI(out), 30))
+		return "", fmt.Errorf("kafkalocal: mvn copy-dependencies: %w\n%s", err, logtail.LastLines(stripANSI(out), 30))
 	}
 	if !hasJars(lib) {
 		return "", fmt.Errorf("kafkalocal: mvn copied no jars to %s", lib)
@@ -230,7 +231,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		libDir:    lib,
 		temporary: opts.DataDir == "",
 		detach:    opts.Detach,
-		tail:      &tail{},
+		tail:      newTail(),
 	}
 	b.out = b.tail
 	if opts.Log != nil {
@@ -452,7 +453,7 @@ func (b *Broker) format(ctx context.Context) error {
 	out, err := cmd.CombinedOutput()
 	b.logOutput(out)
 	if err != nil {
-		return fmt.Errorf("kafkalocal: format storage: %w\n%s", err, lastLines(out, 20))
+		return fmt.Errorf("kafkalocal: format storage: %w\n%s", err, logtail.LastLines(out, 20))
 	}
 	return nil
 }
@@ -794,39 +795,23 @@ var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
 
 func stripANSI(b []byte) []byte { return ansi.ReplaceAll(b, nil) }
 
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // tail keeps the end of the server's output for error messages. For a
 // detached broker, whose output goes to a file, it reads that file instead.
 type tail struct {
+	*logtail.Buffer
 	mu     sync.Mutex
-	buf    []byte
 	file   string
 	offset int64
 }
 
 const tailBytes = 8 << 10
 
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - tailBytes; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
+func newTail() *tail { return &tail{Buffer: logtail.New(tailBytes)} }
 
 func (t *tail) reset() {
+	t.Buffer.Reset()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.buf = t.buf[:0]
 	t.file = ""
 }
 
@@ -839,14 +824,14 @@ func (t *tail) from(path string, offset int64) {
 
 func (t *tail) String() string {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	buf := t.buf
-	if t.file != "" {
-		if b, err := readFrom(t.file, t.offset); err == nil {
-			buf = b
+	file, offset := t.file, t.offset
+	t.mu.Unlock()
+	if file != "" {
+		if b, err := readFrom(file, offset); err == nil {
+			return logtail.LastLines(b, 20)
 		}
 	}
-	return lastLines(buf, 20)
+	return t.Buffer.String()
 }
 
 func readFrom(path string, offset int64) ([]byte, error) {

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/marketplace/orders/deploy/internal/logtail"
 )
 
 // ErrNoBinaries means no PostgreSQL server installation was found.
@@ -64,7 +66,7 @@ type Cluster struct {
 	port       int
 	cred       *syscall.Credential // the postgres account when we run as root
 	out        io.Writer
-	tail       *tail
+	tail       *logtail.Buffer
 	deathOnEnd syscall.Signal
 
 	mu      sync.Mutex
@@ -93,7 +95,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		runDir:    runDir,
 		temporary: opts.Dir == "",
 		cred:      cred,
-		tail:      &tail{},
+		tail:      logtail.New(4 << 10),
 	}
 	c.out = c.tail
 	if opts.Log != nil {
@@ -281,7 +283,7 @@ func (c *Cluster) initdb(ctx context.Context) error {
 		// domain compares uids.
 		"--locale=C")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("pglocal: initdb: %w\n%s", err, lastLines(out, 20))
+		return fmt.Errorf("pglocal: initdb: %w\n%s", err, logtail.LastLines(out, 20))
 	}
 	return nil
 }
@@ -311,7 +313,7 @@ func (c *Cluster) launchLocked(ctx context.Context) error {
 			"-c", "max_connections=200",
 		)
 	}
-	c.tail.reset()
+	c.tail.Reset()
 	p, err := c.spawn(args)
 	if err != nil {
 		return err
@@ -441,7 +443,7 @@ func (c *Cluster) shutdown(ctx context.Context) error {
 		p.kill()
 		<-p.done
 		if err != nil {
-			return fmt.Errorf("pglocal: pg_ctl stop: %w\n%s", err, lastLines(out, 10))
+			return fmt.Errorf("pglocal: pg_ctl stop: %w\n%s", err, logtail.LastLines(out, 10))
 		}
 		return fmt.Errorf("pglocal: stop: %w", ctx.Err())
 	}
@@ -580,42 +582,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// tail keeps the end of the server's log for error messages.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-const tailBytes = 4 << 10
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - tailBytes; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) reset() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = t.buf[:0]
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return lastLines(t.buf, 20)
 }
