@@ -24,6 +24,7 @@ import (
 
 	"github.com/marketplace/orders/deploy/devkafka"
 	"github.com/marketplace/orders/deploy/pglocal"
+	"github.com/marketplace/orders/modules/gorun"
 )
 
 func main() {
@@ -53,6 +54,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	gorun.FollowParent()
 
 	log.Info("starting PostgreSQL", "dir", filepath.Join(o.data, "pg"), "port", o.pgPort)
 	pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(o.data, "pg"), Port: o.pgPort})

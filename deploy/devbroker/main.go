@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/marketplace/orders/deploy/devkafka"
+	"github.com/marketplace/orders/modules/gorun"
 )
 
 func main() {
@@ -23,6 +24,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	gorun.FollowParent()
 	c, err := devkafka.Start(*port, *data, int32(*partitions), "orders", "orders.dlq")
 	if err != nil {
 		log.Error("start broker", "err", err)

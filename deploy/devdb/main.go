@@ -14,11 +14,13 @@ import (
 	"syscall"
 
 	"github.com/marketplace/orders/deploy/pglocal"
+	"github.com/marketplace/orders/modules/gorun"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	gorun.FollowParent()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(ctx, os.Args[1:], os.Stdout, log); err != nil {
 		log.Error("devdb failed", "err", err)

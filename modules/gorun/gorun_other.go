@@ -1,0 +1,6 @@
+//go:build !linux
+
+package gorun
+
+// FollowParent does nothing outside Linux.
+func FollowParent() {}
