@@ -164,7 +164,7 @@ func TestFaultKill9DuringIngestion(t *testing.T) {
 	atKill := storedCount(t, cfg.Postgres.DSN)
 
 	restarted := time.Now()
-	second := startChild(t, bin, environ)
+	startChild(t, bin, environ)
 	eventually(t, "all 20,000 stored after kill -9", 120*time.Second, func() bool {
 		return storedCount(t, cfg.Postgres.DSN) == int64(len(w.msgs))
 	})
@@ -178,7 +178,6 @@ func TestFaultKill9DuringIngestion(t *testing.T) {
 	lost, dup := audit(t, cfg.Postgres.DSN, w)
 	t.Logf("killed with %d of %d stored", atKill, len(w.msgs))
 	reliability(t, len(w.msgs), lost, dup, metric(t, base, `orders_ingested_total{outcome="duplicate"}`), recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
-	_ = second
 }
 
 func TestFaultPostgresDownDuringIngestion(t *testing.T) {
@@ -206,7 +205,6 @@ func TestFaultPostgresDownDuringIngestion(t *testing.T) {
 	if !strings.Contains(string(body), "database") {
 		t.Errorf("/readyz does not name the database check: %s", body)
 	}
-	// An order in the cache is still served while the database is down.
 	if status, _, _ := get(t, base+"/healthz"); status != 200 {
 		t.Errorf("/healthz = %d while the database is down, want 200", status)
 	}

@@ -219,7 +219,11 @@ func TestRestartedServiceAnswersFromCacheWarmedWithNewest(t *testing.T) {
 	if misses := metric(t, second.base, "orders_cache_misses_total"); misses != 1 {
 		t.Fatalf("reading an old order counted %v misses, want 1", misses)
 	}
-	if got := metric(t, second.base, "orders_cache_entries"); got != 5 {
-		t.Fatalf("an old order read from the database changed the cache to %v entries", got)
+	// Reading an old order from the database must not displace a newer one.
+	if status, _, _ := get(t, second.base+"/api/orders/warm-07"); status != 200 {
+		t.Fatalf("warm-07 after reading warm-00: %d", status)
+	}
+	if hits, misses := metric(t, second.base, "orders_cache_hits_total"), metric(t, second.base, "orders_cache_misses_total"); hits != 6 || misses != 1 {
+		t.Fatalf("after reading warm-00 then warm-07: %v hits, %v misses; want 6 and 1 (warm-07 still cached)", hits, misses)
 	}
 }

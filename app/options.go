@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/fx"
@@ -41,49 +39,27 @@ func Options(cfg config.Config) fx.Option {
 				func(c *cache.Cache) order.Cache { return c },
 				order.NewService,
 				func(s *order.Service) kafka.Ingester { return s },
-				newWarmup,
+				// Migration and warm-up need no checks of their own: the HTTP port
+				// opens only after both start hooks succeeded.
 				web.AsCheck(func(s *postgres.Store) web.Check { return web.Check{Name: "database", Run: s.Ping} }),
-				web.AsCheck(func(s *postgres.Store) web.Check {
-					return web.Check{Name: "migrations", Run: func(context.Context) error {
-						if !s.Migrated() {
-							return errors.New("schema not migrated")
-						}
-						return nil
-					}}
-				}),
-				web.AsCheck(func(w *warmup) web.Check { return web.Check{Name: "cache", Run: w.check} }),
 				web.AsCheck(func(c *kafka.Consumer) web.Check { return web.Check{Name: "kafka", Run: c.ReadyCheck} }),
 			),
-			fx.Invoke(func(*warmup) {}),
+			fx.Invoke(warm),
 		),
 		web.Module,
 		kafka.Module,
 	)
 }
 
-// warmup fills the cache from the database before the HTTP port opens.
-type warmup struct {
-	done atomic.Bool
-}
-
-func newWarmup(lc fx.Lifecycle, svc *order.Service, log *slog.Logger) *warmup {
-	w := &warmup{}
+// warm fills the cache from the database before the HTTP port opens.
+func warm(lc fx.Lifecycle, svc *order.Service, log *slog.Logger) {
 	lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
 		start := time.Now()
 		n, err := svc.Warm(ctx)
 		if err != nil {
 			return err
 		}
-		w.done.Store(true)
 		log.Info("cache warmed", "orders", n, "took", time.Since(start).Round(time.Millisecond))
 		return nil
 	}})
-	return w
-}
-
-func (w *warmup) check(context.Context) error {
-	if !w.done.Load() {
-		return errors.New("cache not warmed")
-	}
-	return nil
 }

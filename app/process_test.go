@@ -31,9 +31,10 @@ func buildBinary(t *testing.T) string {
 }
 
 type child struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan error
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	done   chan error    // the exit, for the test to take
+	exited chan struct{} // closed once the process has been reaped
 }
 
 // syncBuffer collects a child's output; the test reads it while exec's copier
@@ -64,12 +65,17 @@ func startChild(t *testing.T, bin string, environ []string) *child {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, out: out, done: make(chan error, 1)}
-	go func() { c.done <- cmd.Wait() }()
+	c := &child{cmd: cmd, out: out, done: make(chan error, 1), exited: make(chan struct{})}
+	go func() {
+		c.done <- cmd.Wait()
+		close(c.exited)
+	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-c.exited:
+		default:
 			_ = cmd.Process.Kill()
-			<-c.done
+			<-c.exited
 		}
 	})
 	return c

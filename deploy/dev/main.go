@@ -8,7 +8,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -139,7 +138,8 @@ func run() error {
 type child struct {
 	name   string
 	cmd    *exec.Cmd
-	exited chan error
+	exited chan error    // the exit, for run's select
+	gone   chan struct{} // closed once the process has been reaped
 }
 
 // startChild runs a program with its output prefixed by its name. Children get
@@ -153,47 +153,53 @@ func startChild(name, path string, environ []string, args ...string) (*child, er
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
+	pumped := make(chan struct{})
 	go func() {
+		defer close(pumped)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			fmt.Printf("[%s] %s\n", name, sc.Text())
 		}
+		// A line over the scanner's limit ends the loop; keep draining so the
+		// child never blocks on a full pipe.
+		_, _ = io.Copy(io.Discard, pr)
 	}()
-	c := &child{name: name, cmd: cmd, exited: make(chan error, 1)}
+	c := &child{name: name, cmd: cmd, exited: make(chan error, 1), gone: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		pw.Close()
+		<-pumped
 		c.exited <- err
+		close(c.gone)
 	}()
 	return c, nil
 }
 
 // stop sends SIGTERM to the child's PID and waits; after 15 s it kills it.
 func (c *child) stop(log *slog.Logger) {
-	if c.cmd.ProcessState != nil {
+	select {
+	case <-c.gone:
 		return
+	default:
 	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-c.exited:
-		log.Info("stopped", "child", c.name, "exit", exitText(err))
+	case <-c.gone:
+		log.Info("stopped", "child", c.name, "exit", exitText(c.cmd.ProcessState))
 	case <-time.After(15 * time.Second):
 		_ = c.cmd.Process.Kill()
-		<-c.exited
+		<-c.gone
 		log.Warn("killed after 15 s", "child", c.name)
 	}
 }
 
-func exitText(err error) string {
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return exit.String()
+// exitText describes how a reaped process ended.
+func exitText(state *os.ProcessState) string {
+	if state == nil {
+		return "unknown"
 	}
-	if err != nil {
-		return err.Error()
-	}
-	return "0"
+	return state.String()
 }
 
 // waitReady polls url until it answers 200, the child exits, or a minute passes.
@@ -208,7 +214,7 @@ func waitReady(ctx context.Context, url string, c *child) error {
 		}
 		select {
 		case err := <-c.exited:
-			return fmt.Errorf("service exited before it was ready: %v", exitText(err))
+			return fmt.Errorf("service exited before it was ready: %v", err)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(250 * time.Millisecond):

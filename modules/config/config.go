@@ -107,15 +107,9 @@ func Load(path string, environ []string) (Config, error) {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
-	envVars := make(map[string]string)
-	for _, kv := range environ {
-		if name, value, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, EnvPrefix) {
-			envVars[name] = value
-		}
-	}
 	if err := k.Load(env.Provider(".", env.Opt{
 		Prefix:        EnvPrefix,
-		EnvironFunc:   func() []string { return mapToEnviron(envVars) },
+		EnvironFunc:   func() []string { return environ },
 		TransformFunc: envKey,
 	}), nil); err != nil {
 		return Config{}, fmt.Errorf("config environment: %w", err)
@@ -132,14 +126,6 @@ func envKey(name, value string) (string, any) {
 		return "", nil
 	}
 	return section + "." + key, value
-}
-
-func mapToEnviron(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k, v := range m {
-		out = append(out, k+"="+v)
-	}
-	return out
 }
 
 // Error is a bad configuration value.

@@ -29,9 +29,8 @@ var _ order.Store = (*Store)(nil)
 
 // Store keeps orders in PostgreSQL. It is safe for concurrent use once open.
 type Store struct {
-	log      *slog.Logger
-	conn     atomic.Pointer[conn] // nil until open, and again after Close
-	migrated atomic.Bool
+	log  *slog.Logger
+	conn atomic.Pointer[conn] // nil until open, and again after Close
 }
 
 // conn is an open pool and what was learned about the schema when opening it.
@@ -113,7 +112,6 @@ func (s *Store) open(ctx context.Context, dsn string, connectTimeout time.Durati
 		_ = sqlDB.Close()
 		return fmt.Errorf("postgres: %w", err)
 	}
-	s.migrated.Store(true)
 	s.conn.Store(&conn{gorm: gdb, sql: sqlDB, chunks: chunks})
 	s.log.Info("postgres ready", "target", target, "migrations_applied", len(applied), "pool", poolSize)
 	return nil
@@ -169,8 +167,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Migrated reports whether the schema has been brought up to date.
-func (s *Store) Migrated() bool { return s.migrated.Load() }
+// Migrated reports whether the schema has been brought up to date: the
+// connection is published only after the migrations ran.
+func (s *Store) Migrated() bool { return s.conn.Load() != nil }
 
 func (s *Store) db(ctx context.Context) (*conn, *gorm.DB, error) {
 	c := s.conn.Load()
