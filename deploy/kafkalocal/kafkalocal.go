@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +29,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/marketplace/orders/deploy/internal/logtail"
+	"github.com/marketplace/orders/deploy/internal/proc"
 	"github.com/marketplace/orders/modules/kafka"
 )
 
@@ -198,7 +198,7 @@ type Broker struct {
 	deathOnEnd syscall.Signal
 
 	mu      sync.Mutex
-	proc    *process // nil while not running
+	proc    *proc.Process // nil while not running
 	stopped bool
 }
 
@@ -266,7 +266,7 @@ func (b *Broker) start(ctx context.Context, opts Options) error {
 	if err := os.WriteFile(b.path(log4jConfigName), []byte(log4jConfig), 0o644); err != nil {
 		return fmt.Errorf("kafkalocal: %w", err)
 	}
-	ctx, cancel := withDefaultTimeout(ctx, readyTimeout)
+	ctx, cancel := proc.WithDefaultTimeout(ctx, readyTimeout)
 	defer cancel()
 
 	// A picked port can be taken by someone else before the broker binds it;
@@ -324,13 +324,6 @@ func (b *Broker) choosePorts(opts Options) error {
 	return nil
 }
 
-func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, d)
-}
-
 // Addr is the broker's client address, host:port.
 func (b *Broker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
 
@@ -352,7 +345,7 @@ func (b *Broker) PID() int {
 	if b.proc == nil {
 		return 0
 	}
-	return b.proc.cmd.Process.Pid
+	return b.proc.PID()
 }
 
 // Stop shuts the broker down (SIGTERM, then SIGKILL if it has not exited
@@ -388,8 +381,8 @@ func (b *Broker) Kill() error {
 	}
 	p := b.proc
 	b.proc = nil
-	p.signal(syscall.SIGKILL)
-	<-p.done
+	p.Signal(syscall.SIGKILL)
+	<-p.Done()
 	return nil
 }
 
@@ -407,7 +400,7 @@ func (b *Broker) Restart(ctx context.Context) error {
 			return err
 		}
 	}
-	ctx, cancel := withDefaultTimeout(ctx, readyTimeout)
+	ctx, cancel := proc.WithDefaultTimeout(ctx, readyTimeout)
 	defer cancel()
 	return b.launchLocked(ctx)
 }
@@ -416,14 +409,14 @@ func (b *Broker) Restart(ctx context.Context) error {
 func (b *Broker) terminateLocked() error {
 	p := b.proc
 	b.proc = nil
-	p.signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-p.Done():
 		return nil
 	case <-time.After(stopTimeout):
 	}
-	p.signal(syscall.SIGKILL)
-	<-p.done
+	p.Signal(syscall.SIGKILL)
+	<-p.Done()
 	return fmt.Errorf("kafkalocal: broker did not stop within %s of SIGTERM; killed", stopTimeout)
 }
 
@@ -547,8 +540,8 @@ func (b *Broker) launchLocked(ctx context.Context) error {
 		return err
 	}
 	if err := b.waitReady(ctx, p); err != nil {
-		p.signal(syscall.SIGKILL)
-		<-p.done
+		p.Signal(syscall.SIGKILL)
+		<-p.Done()
 		return err
 	}
 	b.proc = p
@@ -569,63 +562,33 @@ func (b *Broker) portsFree() error {
 }
 
 // process is a JVM we started.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has exited and been reaped
-	err  error         // the exit status; read only after done
-}
-
-func (p *process) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
-
 // spawn starts the broker's JVM. An attached one runs in its own process
-// group (a terminal's Ctrl-C is ours to handle, in order) with a
-// parent-death signal; the kernel sends that when the forking thread exits,
-// not the process (go.dev/issue/27505), so the goroutine that forks stays
-// locked to its thread until the JVM is gone. A detached one runs in its own
-// session and writes to a file, so nothing of ours holds it.
-func (b *Broker) spawn() (*process, error) {
+// group (a terminal's Ctrl-C is ours to handle, in order) and dies with us
+// (Pdeathsig). A detached one runs in its own session and writes to a file, so
+// nothing of ours holds it.
+func (b *Broker) spawn() (*proc.Process, error) {
 	args := append(b.javaArgs(jvmOptions...), "kafka.Kafka", b.path(propertiesName))
-	p := &process{done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		defer close(p.done)
-		cmd := exec.Command(b.java, args...)
-		cmd.Dir = b.dataDir
-		var logFile *os.File // closed once the JVM has its own copy, at Start
-		if b.detach {
-			f, err := os.OpenFile(b.path(ServerLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-			if err != nil {
-				started <- fmt.Errorf("kafkalocal: %w", err)
-				return
-			}
-			if fi, err := f.Stat(); err == nil {
-				b.tail.from(b.path(ServerLog), fi.Size())
-			}
-			logFile = f
-			cmd.Stdout, cmd.Stderr = f, f
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		} else {
-			cmd.Stdout, cmd.Stderr = b.out, b.out
-			cmd.WaitDelay = 5 * time.Second
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: b.deathOnEnd}
-		}
-		p.cmd = cmd
-		err := cmd.Start()
-		if logFile != nil {
-			_ = logFile.Close()
-		}
+	cmd := exec.Command(b.java, args...)
+	cmd.Dir = b.dataDir
+	if b.detach {
+		f, err := os.OpenFile(b.path(ServerLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			started <- fmt.Errorf("kafkalocal: start java: %w", err)
-			return
+			return nil, fmt.Errorf("kafkalocal: %w", err)
 		}
-		started <- nil
-		p.err = cmd.Wait()
-	}()
-	if err := <-started; err != nil {
-		<-p.done
-		return nil, err
+		defer f.Close() // the JVM has its own copy once started
+		if fi, err := f.Stat(); err == nil {
+			b.tail.from(b.path(ServerLog), fi.Size())
+		}
+		cmd.Stdout, cmd.Stderr = f, f
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	} else {
+		cmd.Stdout, cmd.Stderr = b.out, b.out
+		cmd.WaitDelay = 5 * time.Second
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: b.deathOnEnd}
+	}
+	p, err := proc.Start(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("kafkalocal: start java: %w", err)
 	}
 	return p, nil
 }
@@ -633,7 +596,7 @@ func (b *Broker) spawn() (*process, error) {
 // waitReady polls with a metadata request until the broker answers as this
 // data directory's cluster, the JVM exits, or ctx ends. The cluster id check
 // keeps another broker that answers on the port from passing for ours.
-func (b *Broker) waitReady(ctx context.Context, p *process) error {
+func (b *Broker) waitReady(ctx context.Context, p *proc.Process) error {
 	delay := 50 * time.Millisecond
 	var last error
 	for {
@@ -648,9 +611,9 @@ func (b *Broker) waitReady(ctx context.Context, p *process) error {
 		}
 		timer := time.NewTimer(delay)
 		select {
-		case <-p.done:
+		case <-p.Done():
 			timer.Stop()
-			return fmt.Errorf("kafkalocal: kafka exited during start (%v)\n%s", p.err, b.tail.String())
+			return fmt.Errorf("kafkalocal: kafka exited during start (%v)\n%s", p.Err(), b.tail.String())
 		case <-ctx.Done():
 			timer.Stop()
 			return fmt.Errorf("kafkalocal: kafka not ready on %s: %w (last: %v)\n%s", b.Addr(), ctx.Err(), last, b.tail.String())

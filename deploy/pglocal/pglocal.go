@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/marketplace/orders/deploy/internal/logtail"
+	"github.com/marketplace/orders/deploy/internal/proc"
 )
 
 // ErrNoBinaries means no PostgreSQL server installation was found.
@@ -70,7 +70,7 @@ type Cluster struct {
 	deathOnEnd syscall.Signal
 
 	mu      sync.Mutex
-	server  *process // nil while paused or stopped
+	server  *proc.Process // nil while paused or stopped
 	stopped bool
 }
 
@@ -131,7 +131,7 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		return err
 	}
 
-	ctx, cancel := withDefaultTimeout(ctx, readyTimeout)
+	ctx, cancel := proc.WithDefaultTimeout(ctx, readyTimeout)
 	defer cancel()
 	// A picked port can be taken by someone else before the server binds it;
 	// picking again is cheap. A port the caller chose is theirs to fix.
@@ -159,13 +159,6 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	return nil
-}
-
-func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, d)
 }
 
 // DSN is a connection string for db as the orders role.
@@ -232,7 +225,7 @@ func (c *Cluster) Resume(ctx context.Context) error {
 	if c.server != nil {
 		return nil
 	}
-	ctx, cancel := withDefaultTimeout(ctx, readyTimeout)
+	ctx, cancel := proc.WithDefaultTimeout(ctx, readyTimeout)
 	defer cancel()
 	return c.launchLocked(ctx)
 }
@@ -319,8 +312,8 @@ func (c *Cluster) launchLocked(ctx context.Context) error {
 		return err
 	}
 	if err := c.waitReady(ctx, p); err != nil {
-		p.kill()
-		<-p.done
+		p.Kill()
+		<-p.Done()
 		return err
 	}
 	c.server = p
@@ -329,11 +322,11 @@ func (c *Cluster) launchLocked(ctx context.Context) error {
 
 // waitReady polls until the server answers a connection, the server exits,
 // or ctx ends.
-func (c *Cluster) waitReady(ctx context.Context, p *process) error {
+func (c *Cluster) waitReady(ctx context.Context, p *proc.Process) error {
 	delay := 10 * time.Millisecond
 	var last error
 	for {
-		mine, err := c.answers(ctx, p.cmd.Process.Pid)
+		mine, err := c.answers(ctx, p.PID())
 		if err == nil {
 			if mine {
 				return nil
@@ -343,9 +336,9 @@ func (c *Cluster) waitReady(ctx context.Context, p *process) error {
 		last = err
 		timer := time.NewTimer(delay)
 		select {
-		case <-p.done:
+		case <-p.Done():
 			timer.Stop()
-			return fmt.Errorf("pglocal: postgres exited during start (%v)\n%s", p.err, c.tail.String())
+			return fmt.Errorf("pglocal: postgres exited during start (%v)\n%s", p.Err(), c.tail.String())
 		case <-ctx.Done():
 			timer.Stop()
 			return fmt.Errorf("pglocal: postgres not ready on port %d: %w (last: %v)\n%s", c.port, ctx.Err(), last, c.tail.String())
@@ -434,14 +427,14 @@ func (c *Cluster) shutdown(ctx context.Context) error {
 	if err != nil {
 		// pg_ctl refuses when postmaster.pid is gone; our child may still be
 		// alive, and SIGINT is the same fast shutdown.
-		p.signal(syscall.SIGINT)
+		p.Signal(syscall.SIGINT)
 	}
 	select {
-	case <-p.done:
+	case <-p.Done():
 		return nil
 	case <-ctx.Done():
-		p.kill()
-		<-p.done
+		p.Kill()
+		<-p.Done()
 		if err != nil {
 			return fmt.Errorf("pglocal: pg_ctl stop: %w\n%s", err, logtail.LastLines(out, 10))
 		}
@@ -449,52 +442,25 @@ func (c *Cluster) shutdown(ctx context.Context) error {
 	}
 }
 
-// process is the postmaster we started.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has exited and been reaped
-	err  error         // the exit status; read only after done
-}
-
-func (p *process) signal(sig os.Signal) { _ = p.cmd.Process.Signal(sig) }
-func (p *process) kill()                { _ = p.cmd.Process.Kill() }
-
-// spawn starts postgres with a parent-death signal. The kernel sends that
-// signal when the forking thread exits, not the process (go.dev/issue/27505),
-// so the goroutine that forks stays locked to its thread until the server is
-// gone.
-func (c *Cluster) spawn(args []string) (*process, error) {
-	p := &process{done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		defer close(p.done)
-		cmd := exec.Command(filepath.Join(c.bin, "postgres"), args...)
-		cmd.Stdout = c.out
-		cmd.Stderr = c.out
-		cmd.Env = serverEnv()
-		// Backends hold the log pipe too; after a kill they notice the
-		// postmaster is gone within moments, and Wait need not outlast them.
-		cmd.WaitDelay = 5 * time.Second
-		cmd.SysProcAttr = &syscall.SysProcAttr{
-			Credential: c.cred,
-			Pdeathsig:  c.deathOnEnd,
-			// A terminal's Ctrl-C goes to our process group; the server is
-			// stopped by us, in order, not by the terminal.
-			Setpgid: true,
-		}
-		p.cmd = cmd
-		if err := cmd.Start(); err != nil {
-			started <- fmt.Errorf("pglocal: start postgres: %w", err)
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-	}()
-	if err := <-started; err != nil {
-		<-p.done
-		return nil, err
+// spawn starts postgres, which dies with us (Pdeathsig).
+func (c *Cluster) spawn(args []string) (*proc.Process, error) {
+	cmd := exec.Command(filepath.Join(c.bin, "postgres"), args...)
+	cmd.Stdout = c.out
+	cmd.Stderr = c.out
+	cmd.Env = serverEnv()
+	// Backends hold the log pipe too; after a kill they notice the
+	// postmaster is gone within moments, and Wait need not outlast them.
+	cmd.WaitDelay = 5 * time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: c.cred,
+		Pdeathsig:  c.deathOnEnd,
+		// A terminal's Ctrl-C goes to our process group; the server is
+		// stopped by us, in order, not by the terminal.
+		Setpgid: true,
+	}
+	p, err := proc.Start(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: start postgres: %w", err)
 	}
 	return p, nil
 }
