@@ -336,6 +336,34 @@ func TestPanicIsAPlain500(t *testing.T) {
 	}
 }
 
+// TestPanicIsLoggedOnce holds a panic to one log record: the error, with
+// the stack of the goroutine that panicked, not a second "request failed".
+func TestPanicIsLoggedOnce(t *testing.T) {
+	for _, target := range []string{"/api/orders/" + panicUID, "/orders/" + panicUID} {
+		t.Run(target, func(t *testing.T) {
+			env := newTestEnv(t)
+			if resp := env.do(t, get(target)); resp.status != http.StatusInternalServerError {
+				t.Fatalf("status = %d, want 500", resp.status)
+			}
+			recs := logRecords(t, env.logs.String())
+			if len(recs) != 1 {
+				t.Fatalf("%d log records for one panic, want 1:\n%s", len(recs), env.logs.String())
+			}
+			rec := recs[0]
+			if rec["level"] != "ERROR" || rec["path"] != target {
+				t.Errorf("record level %v path %v, want ERROR %s", rec["level"], rec["path"], target)
+			}
+			if p, _ := rec["panic"].(string); !strings.Contains(p, "boom") {
+				t.Errorf("record panic = %q, want the panic value", p)
+			}
+			// The stack is the panicking goroutine's: it names the fake's Get.
+			if st, _ := rec["stack"].(string); !strings.Contains(st, "goroutine") || !strings.Contains(st, "fakeOrders).Get") {
+				t.Errorf("record stack does not show where it panicked:\n%.2000s", st)
+			}
+		})
+	}
+}
+
 func TestOptionsFromConfig(t *testing.T) {
 	// A field left out here would turn the limit off without a word.
 	give := config.Config{HTTP: config.HTTP{Addr: ":1", RateLimit: 7, RateWindow: 3 * time.Second}}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -20,10 +19,13 @@ import (
 // to it.
 func (h *handlers) pageSearch(c *fiber.Ctx) error {
 	if !c.Context().QueryArgs().Has(uidParam) {
+		// Nothing was asked, so there is nothing to refill the box with:
+		// SearchView.Query stays empty. A uid that was asked for, even an
+		// empty one, gets its answer, and an error page refills the box.
 		return render(c, http.StatusOK, views.SearchPage(views.SearchView{}))
 	}
-	// People paste uids with a stray space or newline around them.
-	return h.orderPage(c, strings.TrimSpace(c.Query(uidParam)))
+	// Taken as given, as the API does: " <uid>\n" is malformed on both.
+	return h.orderPage(c, c.Query(uidParam))
 }
 
 func (h *handlers) pageOrder(c *fiber.Ctx) error {

@@ -91,12 +91,19 @@ func (h *handlers) toAnswer(c *fiber.Ctx, err error) answer {
 		bad    *badRequest
 		lookup *lookupError
 		fe     *fiber.Error
+		pe     *panicError
 	)
 	typed := ""
 	if errors.As(err, &lookup) {
 		typed = lookup.uid
 	}
 	switch {
+	case errors.As(err, &pe):
+		// Whatever the panic value was, a panic is a bug: a plain 500.
+		h.log.ErrorContext(c.UserContext(), "panic in handler",
+			"method", c.Method(), "path", c.Path(), "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
+		return newAnswer(http.StatusInternalServerError, "Something went wrong",
+			"the server could not answer this request; try again later", "")
 	case errors.As(err, &bad):
 		return newAnswer(http.StatusBadRequest, bad.heading, bad.detail, bad.typed)
 	case errors.Is(err, order.ErrNotFound):
@@ -162,9 +169,25 @@ func isMachinePath(path string) bool {
 	return strings.HasPrefix(path, "/api/")
 }
 
-func (h *handlers) logPanic(c *fiber.Ctx, v any) {
-	h.log.ErrorContext(c.UserContext(), "panic in handler",
-		"method", c.Method(), "path", c.Path(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+// panicError is a handler's panic, caught by recoverPanics with the stack of
+// the goroutine that panicked. errorHandler logs it, once, and answers 500.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// recoverPanics turns a panic further down the chain into a *panicError. It
+// logs nothing itself: the error handler writes the one log line, so a panic
+// is never logged twice.
+func recoverPanics(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{value: r, stack: debug.Stack()}
+		}
+	}()
+	return c.Next()
 }
 
 // clip keeps an echoed value short: a detail quotes what it rejects.

@@ -12,7 +12,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
-	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/fx"
 
@@ -28,8 +27,9 @@ type Orders interface {
 }
 
 // Check is one condition /readyz waits for. Run returns nil when the condition
-// holds; its error text is shown to whoever asks /readyz, so it must not carry
-// secrets.
+// holds, and must return soon once its context is done: /readyz runs the checks
+// one after another within one checkTimeout and waits for each. Its error goes
+// to the log; /readyz shows only "failed" or "timeout".
 type Check struct {
 	Name string
 	Run  func(context.Context) error
@@ -93,10 +93,7 @@ func NewApp(orders Orders, m *metrics.Metrics, checks []Check, log *slog.Logger,
 	})
 
 	app.Use(securityHeaders)
-	app.Use(recover.New(recover.Config{
-		EnableStackTrace:  true,
-		StackTraceHandler: h.logPanic,
-	}))
+	app.Use(recoverPanics)
 	if opts.RateLimit > 0 {
 		app.Use(rateLimiter(opts))
 	}
