@@ -16,21 +16,57 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/marketplace/orders/modules/kafka"
+	"github.com/marketplace/orders/modules/kafka/kafkatest"
 	"github.com/marketplace/orders/modules/order"
 )
 
 const fixturePath = "../../shared/fixtures/model.json"
 
-// startKafka starts an in-process Kafka-protocol broker with the topics the
-// service uses and returns its address.
-func startKafka(t *testing.T) string {
+// testKafka is a broker and the topics and group one test uses on it.
+type testKafka struct {
+	brokers         []string
+	topic, dlqTopic string
+	group           string
+}
+
+// startKafka gives the test kafkatest's broker (TEST_KAFKA_BROKERS, or an
+// in-process kfake) with a topic and a DLQ topic of 3 partitions and a group,
+// all named for this test alone.
+func startKafka(t testing.TB) testKafka {
+	t.Helper()
+	k := testKafka{
+		brokers:  kafkatest.Brokers(t),
+		topic:    kafkatest.Name("orders"),
+		dlqTopic: kafkatest.Name("orders.dlq"),
+		group:    kafkatest.Name("bank"),
+	}
+	kafkatest.CreateTopics(t, k.brokers, 3, k.topic, k.dlqTopic)
+	return k
+}
+
+// startStrictKafka starts an in-process broker that, unlike kafkatest's,
+// refuses to create a topic a client asks for, so that producing to a
+// missing topic fails. It holds orders and orders.dlq, of 3 partitions.
+func startStrictKafka(t *testing.T) testKafka {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(3, "orders", "orders.dlq"))
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)
 	}
 	t.Cleanup(c.Close)
-	return c.ListenAddrs()[0]
+	return testKafka{brokers: c.ListenAddrs(), topic: "orders", dlqTopic: "orders.dlq", group: "bank"}
+}
+
+// environ is the environment that points the program at k.
+func (k testKafka) environ() []string {
+	return []string{
+		"APP_KAFKA_BROKERS=" + strings.Join(k.brokers, ","),
+		"APP_KAFKA_TOPIC=" + k.topic,
+		"APP_KAFKA_DLQ_TOPIC=" + k.dlqTopic,
+		"APP_KAFKA_GROUP=" + k.group,
+		"PATH=/usr/bin",
+	}
 }
 
 type result struct {
@@ -38,70 +74,62 @@ type result struct {
 	err            error
 }
 
-// runProducer runs the program against the broker at addr, with no config
-// file, so only the environment given here counts.
-func runProducer(ctx context.Context, t *testing.T, addr string, args ...string) result {
+// runProducer runs the program against k, with no config file, so only the
+// environment given here counts.
+func runProducer(ctx context.Context, t *testing.T, k testKafka, args ...string) result {
 	t.Helper()
-	environ := []string{"APP_KAFKA_BROKERS=" + addr, "PATH=/usr/bin"}
 	args = append([]string{"-config", filepath.Join(t.TempDir(), "none.toml")}, args...)
 	var stdout, stderr bytes.Buffer
-	err := run(ctx, args, environ, &stdout, &stderr)
+	err := run(ctx, args, k.environ(), &stdout, &stderr)
 	return result{stdout: stdout.String(), stderr: stderr.String(), err: err}
 }
 
-// readTopic returns every record in topic, reading each partition from the
-// oldest offset up to its high watermark.
-func readTopic(t *testing.T, addr, topic string) []*sarama.ConsumerMessage {
+// stored is how many records topic holds, summed over its partitions.
+func stored(t testing.TB, client sarama.Client, topic string) int {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	client, err := sarama.NewClient([]string{addr}, cfg)
-	if err != nil {
-		t.Fatalf("consumer client: %v", err)
-	}
-	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatalf("consumer: %v", err)
-	}
-	defer consumer.Close()
 	partitions, err := client.Partitions(topic)
 	if err != nil {
 		t.Fatalf("partitions of %s: %v", topic, err)
 	}
-	var out []*sarama.ConsumerMessage
+	n := int64(0)
 	for _, p := range partitions {
+		oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatalf("start of %s/%d: %v", topic, p, err)
+		}
 		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
 			t.Fatalf("high watermark of %s/%d: %v", topic, p, err)
 		}
-		if hwm == 0 {
-			continue
-		}
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatalf("consume %s/%d: %v", topic, p, err)
-		}
-		timeout := time.After(30 * time.Second)
-		for done := false; !done; {
-			select {
-			case m := <-pc.Messages():
-				out = append(out, m)
-				done = m.Offset >= hwm-1
-			case <-timeout:
-				t.Fatalf("%s/%d: read up to offset %d of %d in 30 s", topic, p, len(out), hwm)
-			}
-		}
-		if err := pc.Close(); err != nil {
-			t.Fatalf("close partition consumer: %v", err)
-		}
+		n += hwm - oldest
+	}
+	return int(n)
+}
+
+// readTopic returns every record in topic: each partition from the oldest
+// offset up to its high watermark as of the call.
+func readTopic(t testing.TB, brokers []string, topic string) []*sarama.ConsumerMessage {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, kafka.SaramaConfig("test-reader"))
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	n := stored(t, client, topic)
+	client.Close()
+	if n == 0 {
+		return nil
+	}
+	const timeout = 30 * time.Second
+	out := kafkatest.ReadN(t, brokers, topic, n, timeout)
+	if len(out) < n {
+		t.Fatalf("%s: read %d of its %d records in %s", topic, len(out), n, timeout)
 	}
 	return out
 }
 
 func TestRunSendsCountOrders(t *testing.T) {
-	addr := startKafka(t)
-	res := runProducer(t.Context(), t, addr, "-count", "500", "-interval", "0", "-seed", "1")
+	k := startKafka(t)
+	res := runProducer(t.Context(), t, k, "-count", "500", "-interval", "0", "-seed", "1")
 	if res.err != nil {
 		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", res.err, res.stdout, res.stderr)
 	}
@@ -109,7 +137,7 @@ func TestRunSendsCountOrders(t *testing.T) {
 		t.Errorf("summary does not report 500 acked:\n%s", res.stdout)
 	}
 
-	records := readTopic(t, addr, "orders")
+	records := readTopic(t, k.brokers, k.topic)
 	if len(records) != 500 {
 		t.Fatalf("topic has %d records, want 500", len(records))
 	}
@@ -132,7 +160,7 @@ func TestRunSendsCountOrders(t *testing.T) {
 	if len(partitions) != 3 {
 		t.Errorf("records spread over partitions %v, want all 3", partitions)
 	}
-	if dlq := readTopic(t, addr, "orders.dlq"); len(dlq) != 0 {
+	if dlq := readTopic(t, k.brokers, k.dlqTopic); len(dlq) != 0 {
 		t.Errorf("producer wrote %d records to the DLQ topic", len(dlq))
 	}
 }
@@ -184,12 +212,12 @@ func TestRunSendsFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := startKafka(t)
-			res := runProducer(t.Context(), t, addr, "-file", tt.give)
+			k := startKafka(t)
+			res := runProducer(t.Context(), t, k, "-file", tt.give)
 			if res.err != nil {
 				t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", res.err, res.stdout, res.stderr)
 			}
-			records := readTopic(t, addr, "orders")
+			records := readTopic(t, k.brokers, k.topic)
 			if len(records) != len(tt.want) {
 				t.Fatalf("topic has %d records, want %d", len(records), len(tt.want))
 			}
@@ -212,8 +240,8 @@ func TestRunSendsFile(t *testing.T) {
 }
 
 func TestRunFixtureBytesAreTheFileObjectCompacted(t *testing.T) {
-	addr := startKafka(t)
-	if res := runProducer(t.Context(), t, addr, "-file", fixturePath); res.err != nil {
+	k := startKafka(t)
+	if res := runProducer(t.Context(), t, k, "-file", fixturePath); res.err != nil {
 		t.Fatalf("run: %v\n%s", res.err, res.stderr)
 	}
 	fixture, err := os.ReadFile(fixturePath)
@@ -224,7 +252,7 @@ func TestRunFixtureBytesAreTheFileObjectCompacted(t *testing.T) {
 	if err := json.Compact(&want, fixture); err != nil {
 		t.Fatal(err)
 	}
-	records := readTopic(t, addr, "orders")
+	records := readTopic(t, k.brokers, k.topic)
 	if len(records) != 1 {
 		t.Fatalf("topic has %d records, want 1", len(records))
 	}
@@ -237,12 +265,12 @@ func TestRunFixtureBytesAreTheFileObjectCompacted(t *testing.T) {
 }
 
 func TestRunInvalidShare(t *testing.T) {
-	addr := startKafka(t)
-	res := runProducer(t.Context(), t, addr, "-count", "200", "-invalid", "0.5", "-seed", "9")
+	k := startKafka(t)
+	res := runProducer(t.Context(), t, k, "-count", "200", "-invalid", "0.5", "-seed", "9")
 	if res.err != nil {
 		t.Fatalf("run: %v\n%s", res.err, res.stderr)
 	}
-	records := readTopic(t, addr, "orders")
+	records := readTopic(t, k.brokers, k.topic)
 	if len(records) != 200 {
 		t.Fatalf("topic has %d records, want 200", len(records))
 	}
@@ -275,32 +303,22 @@ func TestRunInvalidShare(t *testing.T) {
 }
 
 func TestRunUntilCancelledAcknowledgesEverySent(t *testing.T) {
-	addr := startKafka(t)
+	k := startKafka(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan result)
-	go func() { done <- runProducer(ctx, t, addr, "-count", "0") }()
+	go func() { done <- runProducer(ctx, t, k, "-count", "0") }()
 
 	// Stop once the broker has some records, the way SIGINT would.
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	client, err := sarama.NewClient([]string{addr}, cfg)
+	client, err := sarama.NewClient(k.brokers, kafka.SaramaConfig("test-watcher"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
 	deadline := time.Now().Add(30 * time.Second)
-	for stored := int64(0); stored < 1000; {
+	for n := 0; n < 1000; n = stored(t, client, k.topic) {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d records stored in 30 s", stored)
-		}
-		stored = 0
-		for p := int32(0); p < 3; p++ {
-			hwm, err := client.GetOffset("orders", p, sarama.OffsetNewest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stored += hwm
+			t.Fatalf("only %d records stored in 30 s", n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -314,18 +332,18 @@ func TestRunUntilCancelledAcknowledgesEverySent(t *testing.T) {
 		t.Fatalf("summary does not show every sent message acked:\n%s", res.stdout)
 	}
 	acked, _ := strconv.Atoi(m[2])
-	if n := len(readTopic(t, addr, "orders")); n != acked {
+	if n := len(readTopic(t, k.brokers, k.topic)); n != acked {
 		t.Errorf("topic has %d records, summary says %d acked", n, acked)
 	}
 }
 
 func TestRunFailsWhenTheBrokerRejects(t *testing.T) {
-	addr := startKafka(t)
-	environ := []string{"APP_KAFKA_BROKERS=" + addr, "APP_KAFKA_TOPIC=no-such-topic"}
-	var stdout, stderr bytes.Buffer
-	err := run(t.Context(), []string{"-config", filepath.Join(t.TempDir(), "none.toml"), "-count", "3"}, environ, &stdout, &stderr)
+	k := startStrictKafka(t)
+	k.topic = "no-such-topic"
+	res := runProducer(t.Context(), t, k, "-count", "3")
+	err := res.err
 	if err == nil {
-		t.Fatalf("run succeeded producing to a missing topic:\n%s", stdout.String())
+		t.Fatalf("run succeeded producing to a missing topic:\n%s", res.stdout)
 	}
 	if exitCode(err) != 1 {
 		t.Errorf("exit code %d, want 1", exitCode(err))
@@ -429,15 +447,10 @@ func TestHelpExitsZero(t *testing.T) {
 }
 
 func BenchmarkPublish(b *testing.B) {
-	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(3, "orders", "orders.dlq"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	environ := []string{"APP_KAFKA_BROKERS=" + c.ListenAddrs()[0]}
+	k := startKafka(b)
 	args := []string{"-config", filepath.Join(b.TempDir(), "none.toml"), "-count", strconv.Itoa(b.N), "-seed", "1"}
 	b.ResetTimer()
-	if err := run(b.Context(), args, environ, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+	if err := run(b.Context(), args, k.environ(), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
 		b.Fatal(err)
 	}
 }

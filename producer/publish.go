@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/marketplace/orders/modules/kafka"
 )
 
 const (
@@ -22,21 +24,18 @@ const (
 	maxShownFailures = 5
 )
 
-// saramaConfig is the producer's client configuration: every message
-// acknowledged by all in-sync replicas, and idempotent, so a retry after a
-// lost acknowledgement does not write the message twice.
+// saramaConfig is the producer's client configuration: the project's shared
+// one (every message acknowledged by all in-sync replicas), made idempotent, so
+// a retry after a lost acknowledgement does not write the message twice.
 func saramaConfig() *sarama.Config {
-	cfg := sarama.NewConfig()
-	cfg.ClientID = "orders-producer"
-	cfg.Version = sarama.V3_6_0_0
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Return.Errors = true
+	cfg := kafka.SaramaConfig("orders-producer")
 	cfg.Producer.Idempotent = true
 	cfg.Net.MaxOpenRequests = 1 // required by the idempotent producer
-	// Fail the start within seconds, not minutes, when a broker address is
-	// unreachable rather than refused.
-	cfg.Net.DialTimeout = 5 * time.Second
+	// Not the shared 4 MiB: sarama fills a partition's batch up to this limit,
+	// and the orders topic takes the broker's default of 1,048,588 bytes per
+	// batch, so a full 4 MiB batch would be refused as too large. sarama's own
+	// 1,000,000 stays below it.
+	cfg.Producer.MaxMessageBytes = sarama.NewConfig().Producer.MaxMessageBytes
 	return cfg
 }
 

@@ -12,19 +12,19 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/marketplace/orders/modules/kafka"
+	"github.com/marketplace/orders/modules/order"
 )
 
-// The DLQ headers read here, as the contract names them and modules/kafka
-// writes them, and the one a replay adds.
-const (
-	headerError        = "x-error"
-	headerErrorKind    = "x-error-kind"
-	headerReplayedFrom = "x-replayed-from"
-)
+// headerReplayedFrom is the header a replay adds: where the message was
+// parked. The DLQ's own headers are modules/kafka's kafka.Header*.
+const headerReplayedFrom = "x-replayed-from"
 
-// replayKinds are the x-error-kind values -kind takes. Progress is kept for
-// each, and for otherKind: a message with no kind or one not listed here.
-var replayKinds = []string{"conflict", "decode", "validation"}
+// replayKinds are the x-error-kind values -kind takes, sorted. Progress is
+// kept for each, and for otherKind: a message with no kind or one not listed
+// here.
+var replayKinds = []string{string(order.KindConflict), string(order.KindDecode), string(order.KindValidation)}
 
 const otherKind = "other"
 
@@ -310,7 +310,7 @@ func (rp *replayer) partition(ctx context.Context, consumer sarama.Consumer, p i
 			failed, err := rp.publish(chunk)
 			for _, m := range chunk {
 				if _, ok := failed[m.Offset]; !ok {
-					rep.replayed[header(m, headerErrorKind)]++
+					rep.replayed[header(m, kafka.HeaderErrorKind)]++
 				}
 			}
 			chunk, chunkBytes = chunk[:0], 0
@@ -349,7 +349,7 @@ func (rp *replayer) partition(ctx context.Context, consumer sarama.Consumer, p i
 				break
 			}
 			next = m.Offset + 1
-			kind := header(m, headerErrorKind)
+			kind := header(m, kafka.HeaderErrorKind)
 			if !rp.opts.wants(kind) || m.Offset < done.next(progressKey(kind)) {
 				rep.skipped++
 				continue
@@ -357,7 +357,7 @@ func (rp *replayer) partition(ctx context.Context, consumer sarama.Consumer, p i
 			if rp.producer == nil {
 				rep.replayed[kind]++
 				fmt.Fprintf(rp.stdout, "partition %d offset %d key %s kind %s error %q\n",
-					p, m.Offset, keyLabel(m.Key), kindLabel(kind), header(m, headerError))
+					p, m.Offset, keyLabel(m.Key), kindLabel(kind), header(m, kafka.HeaderError))
 				continue
 			}
 			chunk = append(chunk, m)
@@ -495,12 +495,7 @@ func keyLabel(key []byte) string {
 
 // replayClientConfig is for reading the DLQ and committing progress.
 func replayClientConfig() *sarama.Config {
-	cfg := sarama.NewConfig()
-	cfg.ClientID = "orders-dlq-replay"
-	cfg.Version = sarama.V3_6_0_0
-	cfg.Net.DialTimeout = 5 * time.Second
-	cfg.Consumer.Return.Errors = true
-	cfg.Consumer.Fetch.Default = 4 << 20 // a parked message may be near 1 MiB
+	cfg := kafka.SaramaConfig("orders-dlq-replay")
 	// Partitions are read one after another over one connection: a fetch
 	// left waiting at the end of the last one holds up the next.
 	cfg.Consumer.MaxWaitTime = 50 * time.Millisecond

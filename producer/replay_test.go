@@ -31,30 +31,28 @@ type parkedMsg struct {
 
 // dlqPos is where a parked message sits in the DLQ topic.
 type dlqPos struct {
+	topic     string
 	partition int32
 	offset    int64
 }
 
-func (p dlqPos) String() string { return fmt.Sprintf("orders.dlq/%d/%d", p.partition, p.offset) }
+func (p dlqPos) String() string { return fmt.Sprintf("%s/%d/%d", p.topic, p.partition, p.offset) }
 
-// park writes msgs to orders.dlq the way modules/kafka does: its headers
+// park writes msgs to k's DLQ topic the way modules/kafka does: its headers
 // first, the original ones after.
-func park(t *testing.T, addr string, msgs ...parkedMsg) []dlqPos {
+func park(t *testing.T, k testKafka, msgs ...parkedMsg) []dlqPos {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	cfg.Producer.Return.Successes = true
-	p, err := sarama.NewSyncProducer([]string{addr}, cfg)
+	p, err := sarama.NewSyncProducer(k.brokers, kafka.SaramaConfig("test-park"))
 	if err != nil {
 		t.Fatalf("producer: %v", err)
 	}
 	defer p.Close()
 	out := make([]dlqPos, len(msgs))
 	for i, m := range msgs {
-		pm := &sarama.ProducerMessage{Topic: "orders.dlq", Headers: []sarama.RecordHeader{
+		pm := &sarama.ProducerMessage{Topic: k.dlqTopic, Headers: []sarama.RecordHeader{
 			{Key: []byte(kafka.HeaderError), Value: []byte(m.reason)},
 			{Key: []byte(kafka.HeaderErrorKind), Value: []byte(m.kind)},
-			{Key: []byte(kafka.HeaderSourceTopic), Value: []byte("orders")},
+			{Key: []byte(kafka.HeaderSourceTopic), Value: []byte(k.topic)},
 			{Key: []byte(kafka.HeaderSourcePartition), Value: []byte("0")},
 			{Key: []byte(kafka.HeaderSourceOffset), Value: []byte(strconv.Itoa(100 + i))},
 		}}
@@ -69,7 +67,7 @@ func park(t *testing.T, addr string, msgs ...parkedMsg) []dlqPos {
 		if err != nil {
 			t.Fatalf("park message %d: %v", i, err)
 		}
-		out[i] = dlqPos{part, off}
+		out[i] = dlqPos{k.dlqTopic, part, off}
 	}
 	return out
 }
@@ -96,9 +94,9 @@ func threeParked(t *testing.T) []parkedMsg {
 	}
 }
 
-func replay(t *testing.T, addr string, args ...string) result {
+func replay(t *testing.T, k testKafka, args ...string) result {
 	t.Helper()
-	res := runProducer(t.Context(), t, addr, append([]string{"-replay-dlq"}, args...)...)
+	res := runProducer(t.Context(), t, k, append([]string{"-replay-dlq"}, args...)...)
 	if res.err != nil {
 		t.Fatalf("replay %v: %v\nstdout:\n%s\nstderr:\n%s", args, res.err, res.stdout, res.stderr)
 	}
@@ -106,10 +104,10 @@ func replay(t *testing.T, addr string, args ...string) result {
 }
 
 // replayedFrom maps x-replayed-from to the record replayed.
-func replayedFrom(t *testing.T, addr string) map[string]*sarama.ConsumerMessage {
+func replayedFrom(t *testing.T, k testKafka) map[string]*sarama.ConsumerMessage {
 	t.Helper()
 	out := map[string]*sarama.ConsumerMessage{}
-	for _, m := range readTopic(t, addr, "orders") {
+	for _, m := range readTopic(t, k.brokers, k.topic) {
 		from := ""
 		for _, h := range m.Headers {
 			if string(h.Key) == headerReplayedFrom {
@@ -128,11 +126,11 @@ func replayedFrom(t *testing.T, addr string) map[string]*sarama.ConsumerMessage 
 }
 
 func TestReplayDryRunListsAndPublishesNothing(t *testing.T) {
-	addr := startKafka(t)
+	k := startKafka(t)
 	msgs := threeParked(t)
-	at := park(t, addr, msgs...)
+	at := park(t, k, msgs...)
 
-	res := replay(t, addr, "-dry-run")
+	res := replay(t, k, "-dry-run")
 	for i, m := range msgs {
 		key := "(none)"
 		if m.key != nil {
@@ -146,25 +144,25 @@ func TestReplayDryRunListsAndPublishesNothing(t *testing.T) {
 	if !strings.Contains(res.stdout, "would replay 3 (decode 2, validation 1)") {
 		t.Errorf("dry run does not summarise by kind:\n%s", res.stdout)
 	}
-	if got := readTopic(t, addr, "orders"); len(got) != 0 {
+	if got := readTopic(t, k.brokers, k.topic); len(got) != 0 {
 		t.Fatalf("dry run published %d messages", len(got))
 	}
 	// Nor did it commit: a real run still has all three to replay.
-	if res := replay(t, addr); !strings.Contains(res.stdout, "replayed 3 ") {
+	if res := replay(t, k); !strings.Contains(res.stdout, "replayed 3 ") {
 		t.Errorf("replay after a dry run:\n%s", res.stdout)
 	}
 }
 
 func TestReplayRepublishesOnceWithKeyBytesAndHeaders(t *testing.T) {
-	addr := startKafka(t)
+	k := startKafka(t)
 	msgs := threeParked(t)
-	at := park(t, addr, msgs...)
+	at := park(t, k, msgs...)
 
-	res := replay(t, addr)
+	res := replay(t, k)
 	if !strings.Contains(res.stdout, "replayed 3 (decode 2, validation 1), skipped 0") {
 		t.Errorf("summary:\n%s", res.stdout)
 	}
-	got := replayedFrom(t, addr)
+	got := replayedFrom(t, k)
 	if len(got) != len(msgs) {
 		t.Fatalf("orders has %d replayed messages (%v), want %d", len(got), slices.Collect(maps.Keys(got)), len(msgs))
 	}
@@ -198,23 +196,23 @@ func TestReplayRepublishesOnceWithKeyBytesAndHeaders(t *testing.T) {
 	}
 
 	// A second run has nothing to do; a message parked since is replayed alone.
-	if res := replay(t, addr); !strings.Contains(res.stdout, "replayed 0, skipped 0") {
+	if res := replay(t, k); !strings.Contains(res.stdout, "replayed 0, skipped 0") {
 		t.Errorf("second replay:\n%s", res.stdout)
 	}
-	if n := len(readTopic(t, addr, "orders")); n != 3 {
+	if n := len(readTopic(t, k.brokers, k.topic)); n != 3 {
 		t.Fatalf("orders has %d messages after a second replay, want 3", n)
 	}
-	later := park(t, addr, parkedMsg{key: []byte("later"), value: []byte("[]"), kind: "decode", reason: "message is JSON array, want an object"})
-	if res := replay(t, addr); !strings.Contains(res.stdout, "replayed 1 (decode 1)") {
+	later := park(t, k, parkedMsg{key: []byte("later"), value: []byte("[]"), kind: "decode", reason: "message is JSON array, want an object"})
+	if res := replay(t, k); !strings.Contains(res.stdout, "replayed 1 (decode 1)") {
 		t.Errorf("replay of one parked since:\n%s", res.stdout)
 	}
-	if _, ok := replayedFrom(t, addr)[later[0].String()]; !ok {
+	if _, ok := replayedFrom(t, k)[later[0].String()]; !ok {
 		t.Errorf("%s, parked after the first replay, was not replayed", later[0])
 	}
 }
 
 func TestReplayKindFilters(t *testing.T) {
-	addr := startKafka(t)
+	k := startKafka(t)
 	// One key, so one partition, with the kinds interleaved.
 	key := []byte("one-key")
 	msgs := []parkedMsg{
@@ -224,61 +222,62 @@ func TestReplayKindFilters(t *testing.T) {
 		{key: key, value: []byte("v2"), kind: "validation", reason: "items: must have at least one item"},
 		{key: key, value: []byte("n1"), kind: "", reason: "parked by something else"},
 	}
-	at := park(t, addr, msgs...)
+	at := park(t, k, msgs...)
 	values := func() []string {
 		var out []string
-		for _, m := range readTopic(t, addr, "orders") {
+		for _, m := range readTopic(t, k.brokers, k.topic) {
 			out = append(out, string(m.Value))
 		}
 		slices.Sort(out)
 		return out
 	}
 
-	if res := replay(t, addr, "-kind", "validation"); !strings.Contains(res.stdout, "replayed 2 (validation 2), skipped 3") {
+	if res := replay(t, k, "-kind", "validation"); !strings.Contains(res.stdout, "replayed 2 (validation 2), skipped 3") {
 		t.Errorf("-kind validation:\n%s", res.stdout)
 	}
 	if got := values(); !slices.Equal(got, []string{"v1", "v2"}) {
 		t.Fatalf("orders holds %v after -kind validation, want v1 and v2", got)
 	}
-	if res := replay(t, addr, "-kind", "validation"); !strings.Contains(res.stdout, "replayed 0") {
+	if res := replay(t, k, "-kind", "validation"); !strings.Contains(res.stdout, "replayed 0") {
 		t.Errorf("-kind validation again:\n%s", res.stdout)
 	}
-	res := replay(t, addr, "-dry-run")
+	res := replay(t, k, "-dry-run")
 	for i, m := range msgs {
 		listed := strings.Contains(res.stdout, fmt.Sprintf("offset %d key", at[i].offset))
 		if want := m.kind != "validation"; listed != want {
 			t.Errorf("dry run lists %s (%s): %v, want %v:\n%s", at[i], m.value, listed, want, res.stdout)
 		}
 	}
-	if res := replay(t, addr); !strings.Contains(res.stdout, "replayed 3 ((no kind) 1, conflict 1, decode 1)") {
+	if res := replay(t, k); !strings.Contains(res.stdout, "replayed 3 ((no kind) 1, conflict 1, decode 1)") {
 		t.Errorf("replay of the rest:\n%s", res.stdout)
 	}
 	if got := values(); !slices.Equal(got, []string{"c1", "d1", "n1", "v1", "v2"}) {
 		t.Fatalf("orders holds %v, want every parked message once", got)
 	}
-	if res := replay(t, addr); !strings.Contains(res.stdout, "replayed 0") {
+	if res := replay(t, k); !strings.Contains(res.stdout, "replayed 0") {
 		t.Errorf("nothing left:\n%s", res.stdout)
 	}
-	if res := replay(t, addr, "-kind", "decode", "-from-start"); !strings.Contains(res.stdout, "replayed 1 (decode 1)") {
+	if res := replay(t, k, "-kind", "decode", "-from-start"); !strings.Contains(res.stdout, "replayed 1 (decode 1)") {
 		t.Errorf("-from-start -kind decode:\n%s", res.stdout)
 	}
 	// ... which leaves the progress of the other kinds alone.
-	if res := replay(t, addr); !strings.Contains(res.stdout, "replayed 0") {
+	if res := replay(t, k); !strings.Contains(res.stdout, "replayed 0") {
 		t.Errorf("after -from-start -kind decode:\n%s", res.stdout)
 	}
-	if res := replay(t, addr, "-from-start"); !strings.Contains(res.stdout, "replayed 5 ") {
+	if res := replay(t, k, "-from-start"); !strings.Contains(res.stdout, "replayed 5 ") {
 		t.Errorf("-from-start:\n%s", res.stdout)
 	}
 }
 
 func TestReplayFailureCommitsNothingAndExitsOne(t *testing.T) {
-	addr := startKafka(t)
-	park(t, addr, threeParked(t)...)
-	environ := []string{"APP_KAFKA_BROKERS=" + addr, "APP_KAFKA_TOPIC=no-such-topic"}
-	var stdout, stderr bytes.Buffer
-	err := run(t.Context(), []string{"-config", t.TempDir() + "/none.toml", "-replay-dlq"}, environ, &stdout, &stderr)
+	k := startStrictKafka(t)
+	park(t, k, threeParked(t)...)
+	missing := k
+	missing.topic = "no-such-topic"
+	res := runProducer(t.Context(), t, missing, "-replay-dlq")
+	err := res.err
 	if err == nil {
-		t.Fatalf("replay to a missing topic succeeded:\n%s", stdout.String())
+		t.Fatalf("replay to a missing topic succeeded:\n%s", res.stdout)
 	}
 	if exitCode(err) != 1 {
 		t.Errorf("exit code %d, want 1", exitCode(err))
@@ -286,7 +285,7 @@ func TestReplayFailureCommitsNothingAndExitsOne(t *testing.T) {
 	if !strings.Contains(err.Error(), "not acknowledged") {
 		t.Errorf("error %q does not say messages were not acknowledged", err)
 	}
-	if res := replay(t, addr); !strings.Contains(res.stdout, "replayed 3 ") {
+	if res := replay(t, k); !strings.Contains(res.stdout, "replayed 3 ") {
 		t.Errorf("after a failed replay, want all 3 still to replay:\n%s", res.stdout)
 	}
 }
@@ -317,23 +316,23 @@ func TestProgressPerKind(t *testing.T) {
 // The whole loop: the service parks an order it cannot store yet; once the
 // cause is gone, the replay brings it back and the service stores it.
 func TestReplayedMessageIsConsumedAgain(t *testing.T) {
-	addr := startKafka(t)
+	k := startKafka(t)
 	store := &flakyStore{conflict: map[string]bool{"b563feb7b2b84b6test": true}, stored: map[string]bool{}}
-	cfg := config.Kafka{Brokers: []string{addr}, Topic: "orders", Group: "bank", DLQTopic: "orders.dlq",
+	cfg := config.Kafka{Brokers: k.brokers, Topic: k.topic, Group: k.group, DLQTopic: k.dlqTopic,
 		Partitions: 3, BatchSize: 100, BatchWait: 20 * time.Millisecond}
 	consumer := kafka.NewConsumer(cfg, slog.New(slog.DiscardHandler), store, nil)
 	consumer.Start()
 	t.Cleanup(func() { _ = consumer.Stop(context.Background()) })
 
-	if res := runProducer(t.Context(), t, addr, "-file", fixturePath); res.err != nil {
+	if res := runProducer(t.Context(), t, k, "-file", fixturePath); res.err != nil {
 		t.Fatalf("produce: %v", res.err)
 	}
 	waitFor(t, "the order parked as a conflict", func() bool {
-		res := replay(t, addr, "-dry-run")
+		res := replay(t, k, "-dry-run")
 		return strings.Contains(res.stdout, "would replay 1 (conflict 1)")
 	})
 	store.fix("b563feb7b2b84b6test")
-	replay(t, addr)
+	replay(t, k)
 	waitFor(t, "the replayed order stored", func() bool { return store.isStored("b563feb7b2b84b6test") })
 }
 
