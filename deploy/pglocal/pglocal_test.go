@@ -161,17 +161,7 @@ func TestStopRemovesTemporaryFiles(t *testing.T) {
 }
 
 func TestPersistentDirIsReused(t *testing.T) {
-	// Not t.TempDir: its parent is private to root, and the server may run
-	// as the postgres account.
-	parent, err := os.MkdirTemp("", "pglocal-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(parent) })
-	if err := os.Chmod(parent, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dir := parent + "/data/pg"
+	dir := sharedTempDir(t) + "/data/pg"
 	ctx := t.Context()
 
 	first, err := pglocal.Start(ctx, pglocal.Options{Dir: dir})
