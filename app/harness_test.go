@@ -176,7 +176,7 @@ func counts(t testing.TB, s *postgres.Store) (orders, items int64) {
 
 func fixture(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../../shared/fixtures/model.json")
+	b, err := os.ReadFile("../modules/order/testdata/model.json")
 	if err != nil {
 		t.Fatal(err)
 	}

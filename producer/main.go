@@ -5,7 +5,7 @@
 // has acknowledged every message.
 //
 //	go run ./producer -count 1000 -invalid 0.1
-//	go run ./producer -file ../shared/fixtures/model.json
+//	go run ./producer -file modules/order/testdata/model.json
 //	go run ./producer -replay-dlq -dry-run
 //	go run ./producer -replay-dlq -kind validation
 package main

@@ -21,7 +21,7 @@ import (
 	"github.com/marketplace/orders/modules/order"
 )
 
-const fixturePath = "../../shared/fixtures/model.json"
+const fixturePath = "../modules/order/testdata/model.json"
 
 // testKafka is a broker and the topics and group one test uses on it.
 type testKafka struct {

@@ -106,7 +106,7 @@ func run() error {
 		return err
 	}
 
-	send := exec.CommandContext(ctx, filepath.Join(bin, "producer"), "-config", "config.toml", "-file", "deploy/dev/model.json")
+	send := exec.CommandContext(ctx, filepath.Join(bin, "producer"), "-config", "config.toml", "-file", "modules/order/testdata/model.json")
 	send.Env = environ
 	if fixture, err := send.CombinedOutput(); err != nil {
 		return fmt.Errorf("send the reference order: %w\n%s", err, fixture)

@@ -22,7 +22,7 @@ import (
 // orderJSON is the fixture under another uid.
 func orderJSON(t testing.TB, uid string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile("../../../shared/fixtures/model.json")
+	raw, err := os.ReadFile("../order/testdata/model.json")
 	if err != nil {
 		t.Fatal(err)
 	}

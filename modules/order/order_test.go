@@ -12,7 +12,7 @@ import (
 
 func fixture(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../../../shared/fixtures/model.json")
+	b, err := os.ReadFile("testdata/model.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-const fixturePath = "../../../shared/fixtures/model.json"
+const fixturePath = "../order/testdata/model.json"
 
 // fixture is the reference order, decoded.
 func fixture(t testing.TB) order.Order {

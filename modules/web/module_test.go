@@ -61,7 +61,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 func options(t *testing.T, addr string) fx.Option {
 	t.Helper()
-	raw, err := os.ReadFile("../../../shared/fixtures/model.json")
+	raw, err := os.ReadFile("../order/testdata/model.json")
 	if err != nil {
 		t.Fatal(err)
 	}

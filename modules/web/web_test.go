@@ -71,7 +71,7 @@ func (f *fakeOrders) Calls() int {
 
 // fixturePath is the contract's reference order, shared by every package's
 // tests; the path is relative to this package's directory.
-const fixturePath = "../../../shared/fixtures/model.json"
+const fixturePath = "../order/testdata/model.json"
 
 // fixture is the contract's reference order, parsed as the consumer would.
 func fixture(t testing.TB) order.Parsed {
