@@ -24,11 +24,12 @@ import (
 
 // Config is every setting the service and the producer read.
 type Config struct {
-	HTTP     HTTP
-	Postgres Postgres
-	Kafka    Kafka
-	Cache    Cache
-	Log      Log
+	HTTP       HTTP
+	Postgres   Postgres
+	Kafka      Kafka
+	Cache      Cache
+	Log        Log
+	Validation Validation
 }
 
 // HTTP configures the web server.
@@ -38,6 +39,18 @@ type HTTP struct {
 	// 0 turns the limit off. Probes and /metrics are never limited.
 	RateLimit  int           // http.rate_limit
 	RateWindow time.Duration // http.rate_window
+	// TrustedProxies are the peers whose X-Forwarded-For names the client;
+	// empty means the client is always the TCP peer.
+	TrustedProxies []string // http.trusted_proxies (CIDRs)
+	// BasicAuthUsers maps a user name to its bcrypt hash; empty means no sign-in.
+	BasicAuthUsers map[string]string // http.basic_auth_users (name:hash,...)
+}
+
+// Validation configures the order rules that producers differ on.
+type Validation struct {
+	// Totals false skips the three sums (item total_price, goods_total, amount).
+	Totals    bool          // validation.totals: check | off
+	MaxFuture time.Duration // validation.max_future: how far ahead of the clock date_created may be
 }
 
 // Postgres configures the store.
@@ -74,7 +87,11 @@ const EnvPrefix = "APP_"
 func defaults() map[string]any {
 	return map[string]any{
 		"http.addr":                ":9090",
-		"http.rate_limit":          "6000",
+		"http.rate_limit":          "0",
+		"http.trusted_proxies":     "",
+		"http.basic_auth_users":    "",
+		"validation.totals":        "check",
+		"validation.max_future":    "1h",
 		"http.rate_window":         "1m",
 		"postgres.dsn":             "postgres://orders:orders@localhost:5432/orders?sslmode=disable",
 		"postgres.connect_timeout": "30s",
@@ -170,6 +187,43 @@ func parse(k *koanf.Koanf) (Config, error) {
 		return c, bad("http.rate_window", "%s is not a whole number of seconds", c.HTTP.RateWindow)
 	}
 
+	for _, v := range list(k.Get("http.trusted_proxies")) {
+		if _, _, err := net.ParseCIDR(v); err != nil {
+			if net.ParseIP(v) == nil {
+				return c, bad("http.trusted_proxies", "%q is not a CIDR (like 10.0.0.0/8) or an IP address", v)
+			}
+		}
+		c.HTTP.TrustedProxies = append(c.HTTP.TrustedProxies, v)
+	}
+	for _, v := range list(k.Get("http.basic_auth_users")) {
+		name, hash, ok := strings.Cut(v, ":")
+		if !ok || name == "" {
+			return c, bad("http.basic_auth_users", "an entry is not name:bcrypt-hash")
+		}
+		// Never echo the hash: the message names the user only.
+		if !strings.HasPrefix(hash, "$2a$") && !strings.HasPrefix(hash, "$2b$") && !strings.HasPrefix(hash, "$2y$") {
+			return c, bad("http.basic_auth_users", "the hash of user %q is not a bcrypt hash ($2a$, $2b$ or $2y$)", name)
+		}
+		if c.HTTP.BasicAuthUsers == nil {
+			c.HTTP.BasicAuthUsers = map[string]string{}
+		}
+		if _, dup := c.HTTP.BasicAuthUsers[name]; dup {
+			return c, bad("http.basic_auth_users", "user %q is listed twice", name)
+		}
+		c.HTTP.BasicAuthUsers[name] = hash
+	}
+
+	switch v := strings.ToLower(str("validation.totals")); v {
+	case "check":
+		c.Validation.Totals = true
+	case "off":
+	default:
+		return c, bad("validation.totals", "%q is not one of check, off", v)
+	}
+	if c.Validation.MaxFuture, err = duration(k, "validation.max_future", 0, 100*365*24*time.Hour); err != nil {
+		return c, err
+	}
+
 	c.Postgres.DSN = str("postgres.dsn")
 	if err := dsn("postgres.dsn", c.Postgres.DSN); err != nil {
 		return c, err
@@ -178,11 +232,7 @@ func parse(k *koanf.Koanf) (Config, error) {
 		return c, err
 	}
 
-	for _, b := range brokerList(k.Get("kafka.brokers")) {
-		if b = strings.TrimSpace(b); b != "" {
-			c.Kafka.Brokers = append(c.Kafka.Brokers, b)
-		}
-	}
+	c.Kafka.Brokers = list(k.Get("kafka.brokers"))
 	if len(c.Kafka.Brokers) == 0 {
 		return c, bad("kafka.brokers", "is empty, want host:port[,host:port...]")
 	}
@@ -231,20 +281,25 @@ func parse(k *koanf.Koanf) (Config, error) {
 	return c, nil
 }
 
-// brokerList takes brokers as a TOML array or a comma-separated string.
-func brokerList(v any) []string {
+// list takes a TOML array or a comma-separated string, trimmed, without
+// empty entries.
+func list(v any) []string {
+	var raw []string
 	switch v := v.(type) {
 	case []any:
-		out := make([]string, 0, len(v))
-		for _, b := range v {
-			out = append(out, fmt.Sprint(b))
+		for _, e := range v {
+			raw = append(raw, fmt.Sprint(e))
 		}
-		return out
 	case string:
-		return strings.Split(v, ",")
-	default:
-		return nil
+		raw = strings.Split(v, ",")
 	}
+	var out []string
+	for _, e := range raw {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func hostPort(key, v string, hostOptional bool) error {

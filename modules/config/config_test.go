@@ -25,12 +25,13 @@ func TestDefaultsWhenFileMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		HTTP:     HTTP{Addr: ":9090", RateLimit: 6000, RateWindow: time.Minute},
+		HTTP:     HTTP{Addr: ":9090", RateLimit: 0, RateWindow: time.Minute},
 		Postgres: Postgres{DSN: "postgres://orders:orders@localhost:5432/orders?sslmode=disable", ConnectTimeout: 30 * time.Second},
 		Kafka: Kafka{Brokers: []string{"localhost:9092"}, Topic: "orders", Group: "bank", DLQTopic: "orders.dlq",
 			Partitions: 3, BatchSize: 500, BatchWait: 50 * time.Millisecond},
 		Cache: Cache{Capacity: 1000},
-		Log:   Log{Level: "info", Format: "json"},
+		Log:        Log{Level: "info", Format: "json"},
+		Validation: Validation{Totals: true, MaxFuture: time.Hour},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
@@ -106,6 +107,11 @@ func TestBadValueNamesTheKey(t *testing.T) {
 		{[]string{"APP_HTTP_RATE_WINDOW=often"}, "http.rate_window", "not a duration"},
 		{[]string{"APP_HTTP_RATE_WINDOW=0s"}, "http.rate_window", "out of range"},
 		{[]string{"APP_HTTP_RATE_WINDOW=1500ms"}, "http.rate_window", "not a whole number of seconds"},
+		{[]string{"APP_HTTP_TRUSTED_PROXIES=10.0.0.0/8,lan"}, "http.trusted_proxies", `"lan" is not a CIDR`},
+		{[]string{"APP_HTTP_BASIC_AUTH_USERS=alice"}, "http.basic_auth_users", "not name:bcrypt-hash"},
+		{[]string{"APP_HTTP_BASIC_AUTH_USERS=alice:secret"}, "http.basic_auth_users", `hash of user "alice" is not a bcrypt hash`},
+		{[]string{"APP_VALIDATION_TOTALS=maybe"}, "validation.totals", "not one of check, off"},
+		{[]string{"APP_VALIDATION_MAX_FUTURE=later"}, "validation.max_future", "not a duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.wantKey+" "+tt.give[0], func(t *testing.T) {
@@ -132,5 +138,26 @@ func TestBadFileIsAnError(t *testing.T) {
 	path := writeFile(t, "[http\naddr=")
 	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Load of a broken file: err = %v, want one naming %s", err, path)
+	}
+}
+
+func TestHTTPAndValidationSettings(t *testing.T) {
+	c, err := Load("", []string{
+		"APP_HTTP_TRUSTED_PROXIES=10.0.0.0/8, 192.168.1.1",
+		"APP_HTTP_BASIC_AUTH_USERS=alice:$2y$10$abc,bob:$2a$10$def",
+		"APP_VALIDATION_TOTALS=off",
+		"APP_VALIDATION_MAX_FUTURE=24h",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"10.0.0.0/8", "192.168.1.1"}; !reflect.DeepEqual(c.HTTP.TrustedProxies, want) {
+		t.Errorf("trusted proxies = %v, want %v", c.HTTP.TrustedProxies, want)
+	}
+	if want := map[string]string{"alice": "$2y$10$abc", "bob": "$2a$10$def"}; !reflect.DeepEqual(c.HTTP.BasicAuthUsers, want) {
+		t.Errorf("basic auth users = %v, want %v", c.HTTP.BasicAuthUsers, want)
+	}
+	if c.Validation.Totals || c.Validation.MaxFuture != 24*time.Hour {
+		t.Errorf("validation = %+v, want totals off and 24h", c.Validation)
 	}
 }
