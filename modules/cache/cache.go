@@ -3,33 +3,48 @@
 package cache
 
 import (
-	"container/heap"
 	"sync"
+
+	"github.com/google/btree"
 
 	"github.com/marketplace/orders/modules/order"
 )
 
-// Cache is a bounded newest-N set of records, safe for concurrent use. A min-heap
-// keeps the oldest record on top, so both "evict the oldest" and "is this
-// older than everything held" cost O(log n) and O(1).
+// Cache is a bounded newest-N set of records, safe for concurrent use.
+// Records are values: Get hands out a copy taken under the lock, so an
+// eviction that happens after it cannot change what a reader holds.
 type Cache struct {
 	mu       sync.RWMutex
 	capacity int
-	byUID    map[string]*entry
-	oldest   minHeap
+	byUID    map[string]order.Record
+	// byAge orders the held records oldest first, so the record to evict and
+	// the newest n are both at an end of the tree.
+	byAge *btree.BTreeG[slot]
 }
 
-type entry struct {
-	rec   order.Record
-	index int
+// slot is a record's place in newest-first order.
+type slot struct {
+	order.Key
 }
+
+// older is the tree's order: the reverse of order.Record.Newer.
+func older(a, b slot) bool {
+	if !a.DateCreated.Equal(b.DateCreated) {
+		return a.DateCreated.Before(b.DateCreated)
+	}
+	return a.UID < b.UID
+}
+
+func slotOf(r order.Record) slot { return slot{order.Key{DateCreated: r.DateCreated, UID: r.UID}} }
 
 // New returns a cache holding at most capacity records; 0 disables it.
 func New(capacity int) *Cache {
-	if capacity < 0 {
-		capacity = 0
+	capacity = max(capacity, 0)
+	return &Cache{
+		capacity: capacity,
+		byUID:    make(map[string]order.Record, capacity),
+		byAge:    btree.NewG(32, older),
 	}
-	return &Cache{capacity: capacity, byUID: make(map[string]*entry, capacity)}
 }
 
 // Put adds r if it is among the newest Capacity records and reports whether the
@@ -41,70 +56,54 @@ func (c *Cache) Put(r order.Record) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.byUID[r.UID]; ok {
-		e.rec = r
-		heap.Fix(&c.oldest, e.index)
+	if old, ok := c.byUID[r.UID]; ok {
+		c.byAge.Delete(slotOf(old))
+		c.byAge.ReplaceOrInsert(slotOf(r))
+		c.byUID[r.UID] = r
 		return true
 	}
-	if len(c.oldest) < c.capacity {
-		e := &entry{rec: r}
-		c.byUID[r.UID] = e
-		heap.Push(&c.oldest, e)
-		return true
+	if len(c.byUID) >= c.capacity {
+		oldest, _ := c.byAge.Min()
+		if !older(oldest, slotOf(r)) {
+			return false
+		}
+		c.byAge.DeleteMin()
+		delete(c.byUID, oldest.UID)
 	}
-	top := c.oldest[0]
-	if !r.Newer(top.rec) {
-		return false
-	}
-	delete(c.byUID, top.rec.UID)
-	top.rec = r
-	c.byUID[r.UID] = top
-	heap.Fix(&c.oldest, 0)
+	c.byAge.ReplaceOrInsert(slotOf(r))
+	c.byUID[r.UID] = r
 	return true
 }
 
 // Get returns the record under uid.
 func (c *Cache) Get(uid string) (order.Record, bool) {
 	c.mu.RLock()
-	e, ok := c.byUID[uid]
-	c.mu.RUnlock()
-	if !ok {
-		return order.Record{}, false
-	}
-	return e.rec, true
+	defer c.mu.RUnlock()
+	r, ok := c.byUID[uid]
+	return r, ok
+}
+
+// Newest returns up to n records, newest first.
+func (c *Cache) Newest(n int) []order.Record {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]order.Record, 0, min(n, len(c.byUID)))
+	c.byAge.Descend(func(s slot) bool {
+		if len(out) >= n {
+			return false
+		}
+		out = append(out, c.byUID[s.UID])
+		return true
+	})
+	return out
 }
 
 // Len is how many records the cache holds.
 func (c *Cache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.oldest)
+	return len(c.byUID)
 }
 
 // Capacity is the most records the cache holds.
 func (c *Cache) Capacity() int { return c.capacity }
-
-// minHeap orders entries oldest first (the reverse of order.Record.Newer).
-type minHeap []*entry
-
-func (h minHeap) Len() int           { return len(h) }
-func (h minHeap) Less(i, j int) bool { return h[j].rec.Newer(h[i].rec) }
-func (h minHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-
-func (h *minHeap) Push(x any) {
-	e := x.(*entry)
-	e.index = len(*h)
-	*h = append(*h, e)
-}
-
-func (h *minHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return e
-}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,5 +143,85 @@ func BenchmarkCachePut(b *testing.B) {
 	c := New(1000)
 	for i := 0; i < b.N; i++ {
 		c.Put(rec(fmt.Sprintf("uid-%d", i), i))
+	}
+}
+
+// TestCacheReadsDuringEvictions: readers ask for the uids about to be
+// evicted while writers push newer records past capacity; every answer is the
+// record asked for, never the one that took its place (another customer's
+// order). Run it under -race.
+func TestCacheReadsDuringEvictions(t *testing.T) {
+	const capacity, writers, perWriter, readers = 64, 2, 8000, 4
+	c := New(capacity)
+	var latest [writers]atomic.Int64
+	done := make(chan struct{})
+	var mu sync.Mutex
+	var wrong []string
+	var rwg sync.WaitGroup
+	for r := 0; r < readers; r++ {
+		rwg.Add(1)
+		go func(r int) {
+			defer rwg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				w := i % writers
+				// Each writer holds about capacity/writers records; the one
+				// that many back from its latest is the next to go.
+				n := latest[w].Load() - capacity/writers + int64(i%3)
+				uid := fmt.Sprintf("w%d-%d", w, n)
+				if got, ok := c.Get(uid); ok && (got.UID != uid || string(got.JSON) != `{"order_uid":"`+uid+`"}`) {
+					mu.Lock()
+					wrong = append(wrong, fmt.Sprintf("Get(%s) answered %s %s", uid, got.UID, got.JSON))
+					mu.Unlock()
+				}
+				if r == 0 {
+					for _, got := range c.Newest(3) {
+						if string(got.JSON) != `{"order_uid":"`+got.UID+`"}` {
+							mu.Lock()
+							wrong = append(wrong, fmt.Sprintf("Newest gave %s with %s", got.UID, got.JSON))
+							mu.Unlock()
+						}
+					}
+				}
+			}
+		}(r)
+	}
+	var wwg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wwg.Add(1)
+		go func(w int) {
+			defer wwg.Done()
+			for i := 0; i < perWriter; i++ {
+				c.Put(rec(fmt.Sprintf("w%d-%d", w, i), i))
+				latest[w].Store(int64(i))
+			}
+		}(w)
+	}
+	wwg.Wait()
+	close(done)
+	rwg.Wait()
+	if len(wrong) > 0 {
+		t.Fatalf("%d wrong answers, the first: %s", len(wrong), wrong[0])
+	}
+}
+
+func TestCacheNewest(t *testing.T) {
+	c := New(3)
+	for _, r := range []order.Record{rec("a", 1), rec("d", 4), rec("b", 2), rec("c", 3), rec("e", 3)} {
+		c.Put(r)
+	}
+	var got []string
+	for _, r := range c.Newest(10) {
+		got = append(got, r.UID)
+	}
+	if want := "[d e c]"; fmt.Sprint(got) != want {
+		t.Fatalf("Newest(10) = %v, want %v", got, want)
+	}
+	if got := c.Newest(1); len(got) != 1 || got[0].UID != "d" {
+		t.Fatalf("Newest(1) = %v, want d", got)
 	}
 }

@@ -32,14 +32,17 @@ func (p Parsed) Record() Record {
 	return Record{UID: p.Order.OrderUID, DateCreated: p.Order.DateCreated, JSON: p.JSON}
 }
 
-// Parse decodes one message and validates it. A *RejectError says why the
-// message can never be stored; its Kind is KindDecode or KindValidation.
-func Parse(raw []byte) (Parsed, error) {
+// Parse decodes one message and validates it by DefaultRules.
+func Parse(raw []byte) (Parsed, error) { return DefaultRules().Parse(raw) }
+
+// Parse decodes one message and validates it by r. A *RejectError says why
+// the message can never be stored; its Kind is KindDecode or KindValidation.
+func (r Rules) Parse(raw []byte) (Parsed, error) {
 	o, dateProblem, err := decode(raw)
 	if err != nil {
 		return Parsed{}, err
 	}
-	if verr := validate(&o, dateProblem); verr != nil {
+	if verr := validate(&o, dateProblem, r); verr != nil {
 		return Parsed{}, verr
 	}
 	canonical, err := json.Marshal(&o)

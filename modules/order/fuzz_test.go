@@ -114,9 +114,6 @@ func FuzzParse(f *testing.F) {
 		if !order.ValidUID(p.Order.OrderUID) {
 			t.Fatalf("accepted order_uid %q is not a valid uid", p.Order.OrderUID)
 		}
-		if err := p.Order.Validate(); err != nil {
-			t.Fatalf("accepted order fails Validate: %v", err)
-		}
 		if len(p.JSON) > order.MaxMessageBytes {
 			// Escaping can make the canonical form longer than the message
 			// (a raw "<" becomes "\u003c"), and Parse refuses anything
