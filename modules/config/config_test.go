@@ -29,7 +29,7 @@ func TestDefaultsWhenFileMissing(t *testing.T) {
 		Postgres: Postgres{DSN: "postgres://orders:orders@localhost:5432/orders?sslmode=disable", ConnectTimeout: 30 * time.Second},
 		Kafka: Kafka{Brokers: []string{"localhost:9092"}, Topic: "orders", Group: "bank", DLQTopic: "orders.dlq",
 			Partitions: 3, BatchSize: 500, BatchWait: 50 * time.Millisecond},
-		Cache: Cache{Capacity: 1000},
+		Cache:      Cache{Capacity: 1000},
 		Log:        Log{Level: "info", Format: "json"},
 		Validation: Validation{Totals: true, MaxFuture: time.Hour},
 	}
