@@ -24,7 +24,17 @@ import (
 // closes last.
 func Options(cfg config.Config) fx.Option {
 	return fx.Options(
-		fx.Supply(cfg),
+		// Each module gets its own settings; only app knows them all.
+		fx.Supply(
+			cfg,
+			logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format},
+			cache.Config{Capacity: cfg.Cache.Capacity},
+			kafka.Config{
+				Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.Group, DLQTopic: cfg.Kafka.DLQTopic,
+				Partitions: cfg.Kafka.Partitions, BatchSize: cfg.Kafka.BatchSize, BatchWait: cfg.Kafka.BatchWait,
+				Rules: order.Rules{Totals: cfg.Validation.Totals, MaxFuture: cfg.Validation.MaxFuture},
+			},
+		),
 		fx.StartTimeout(cfg.Postgres.ConnectTimeout+15*time.Second),
 		// Under the contract's 10 s from SIGTERM to exit.
 		fx.StopTimeout(9*time.Second),
@@ -39,12 +49,13 @@ func Options(cfg config.Config) fx.Option {
 				func(c *cache.Cache) order.Cache { return c },
 				order.NewService,
 				func(s *order.Service) kafka.Ingester { return s },
+				func(m *metrics.Metrics) kafka.Observer { return m },
 				// Migration and warm-up need no checks of their own: the HTTP port
 				// opens only after both start hooks succeeded.
 				web.AsCheck(func(s *postgres.Store) web.Check { return web.Check{Name: "database", Run: s.Ping} }),
 				web.AsCheck(func(c *kafka.Consumer) web.Check { return web.Check{Name: "kafka", Run: c.ReadyCheck} }),
 			),
-			fx.Invoke(warm),
+			fx.Invoke(warm, gauges),
 		),
 		web.Module,
 		kafka.Module,
@@ -62,4 +73,11 @@ func warm(lc fx.Lifecycle, svc *order.Service, log *slog.Logger) {
 		log.Info("cache warmed", "orders", n, "took", time.Since(start).Round(time.Millisecond))
 		return nil
 	}})
+}
+
+// gauges export the sizes the modules keep, read at each scrape.
+func gauges(m *metrics.Metrics, c *cache.Cache, k *kafka.Consumer) {
+	m.Gauge("orders_cache_entries", "Orders held in the in-memory cache.", func() float64 { return float64(c.Len()) })
+	m.Gauge("orders_consumer_lag", "Messages in owned partitions not yet processed, summed over partitions.",
+		func() float64 { return float64(k.Lag()) })
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/marketplace/orders/modules/config"
 	"github.com/marketplace/orders/modules/kafka"
 	"github.com/marketplace/orders/modules/order"
 )
@@ -318,7 +317,7 @@ func TestProgressPerKind(t *testing.T) {
 func TestReplayedMessageIsConsumedAgain(t *testing.T) {
 	k := startKafka(t)
 	store := &flakyStore{conflict: map[string]bool{"b563feb7b2b84b6test": true}, stored: map[string]bool{}}
-	cfg := config.Kafka{Brokers: k.brokers, Topic: k.topic, Group: k.group, DLQTopic: k.dlqTopic,
+	cfg := kafka.Config{Rules: order.DefaultRules(), Brokers: k.brokers, Topic: k.topic, Group: k.group, DLQTopic: k.dlqTopic,
 		Partitions: 3, BatchSize: 100, BatchWait: 20 * time.Millisecond}
 	consumer := kafka.NewConsumer(cfg, slog.New(slog.DiscardHandler), store, nil)
 	consumer.Start()

@@ -5,16 +5,28 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cenkalti/backoff/v5"
 
-	"github.com/marketplace/orders/modules/config"
 	"github.com/marketplace/orders/modules/order"
 )
+
+// Config is what the consumer needs to know; app fills it from the service's
+// settings.
+type Config struct {
+	Brokers    []string
+	Topic      string
+	Group      string
+	DLQTopic   string
+	Partitions int32         // used when the consumer creates a missing topic
+	BatchSize  int           // most messages stored in one transaction
+	BatchWait  time.Duration // longest a partial batch waits for more
+	Rules      order.Rules   // how messages are validated
+}
 
 // Ingester stores a batch of parsed orders durably and says what became of
 // each; an error means nothing was stored and the batch may be retried.
@@ -22,15 +34,16 @@ type Ingester interface {
 	Ingest(ctx context.Context, batch []order.Parsed) ([]order.Outcome, error)
 }
 
-// Observer hears what the consumer did; the metrics module implements it.
+// Observer hears what the consumer did with each message; app turns it into
+// metrics.
 type Observer interface {
-	Ingested(outcome string, n int)
+	Ingested(outcome order.Outcome, n int)
 }
 
 // Consumer runs the consumer group in the background. It connects with retries,
 // so the service starts (and reports not ready) while the broker is down.
 type Consumer struct {
-	cfg      config.Kafka
+	cfg      Config
 	log      *slog.Logger
 	ingest   Ingester
 	observer Observer
@@ -44,7 +57,7 @@ type Consumer struct {
 }
 
 // NewConsumer returns a consumer that does nothing until Start.
-func NewConsumer(cfg config.Kafka, log *slog.Logger, ingest Ingester, observer Observer) *Consumer {
+func NewConsumer(cfg Config, log *slog.Logger, ingest Ingester, observer Observer) *Consumer {
 	return &Consumer{cfg: cfg, log: log, ingest: ingest, observer: observer, lag: make(map[int32]int64)}
 }
 
@@ -106,17 +119,21 @@ func (c *Consumer) clearLag() {
 // run connects, then consumes until ctx ends, reconnecting after failures.
 func (c *Consumer) run(ctx context.Context) {
 	defer c.joined.Store(false)
-	b := newBackoff(200*time.Millisecond, 5*time.Second)
-	for ctx.Err() == nil {
-		err := c.session(ctx)
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		c.log.Warn("kafka consumer failed; retrying", "err", err, "brokers", c.cfg.Brokers, "retry_in", b.peek())
-		if !b.wait(ctx) {
-			return
-		}
-	}
+	_, _ = backoff.Retry(ctx, func() (struct{}, error) {
+		return struct{}{}, c.session(ctx)
+	}, retryForever(200*time.Millisecond, func(err error, wait time.Duration) {
+		c.log.Warn("kafka consumer failed; retrying", "err", err, "brokers", c.cfg.Brokers, "retry_in", wait)
+	})...)
+}
+
+// retryForever backs off exponentially from first up to 5 s, with jitter,
+// telling notify each wait it is about to take. It never gives up: only the
+// context ends the retry.
+func retryForever(first time.Duration, notify backoff.Notify) []backoff.RetryOption {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = first
+	b.MaxInterval = 5 * time.Second
+	return []backoff.RetryOption{backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0), backoff.WithNotify(notify)}
 }
 
 // session is one connection's life: topics, DLQ publisher, group, consume loop.
@@ -241,73 +258,98 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 // when the session ended while a failure was still being retried: the
 // messages are then consumed again by whoever owns the partition next.
 func (h *handler) process(s sarama.ConsumerGroupSession, msgs []*sarama.ConsumerMessage) bool {
-	log := h.c.log
-	good := make([]order.Parsed, 0, len(msgs))
-	goodMsgs := make([]*sarama.ConsumerMessage, 0, len(msgs))
+	good, bad := h.parse(msgs)
+	counts := map[order.Outcome]int{order.Invalid: len(bad)}
+	if len(good) > 0 {
+		outcomes, ok := h.store(s.Context(), good)
+		if !ok {
+			return false
+		}
+		for i, o := range outcomes {
+			counts[o]++
+			if o == order.Conflict {
+				bad = append(bad, parked{msg: good[i].msg, kind: string(order.KindConflict),
+					reason: fmt.Sprintf("order_uid: a different order is already stored under %q", good[i].Order.OrderUID)})
+			}
+		}
+	}
+	if len(bad) > 0 && !h.park(s.Context(), bad) {
+		return false
+	}
+	s.MarkMessage(msgs[len(msgs)-1], "")
+	h.report(msgs[len(msgs)-1], len(msgs), counts)
+	return true
+}
+
+// received is a parsed order and the message it came in.
+type received struct {
+	order.Parsed
+	msg *sarama.ConsumerMessage
+}
+
+// parse splits a batch into orders to store and messages to park.
+func (h *handler) parse(msgs []*sarama.ConsumerMessage) ([]received, []parked) {
+	good := make([]received, 0, len(msgs))
 	var bad []parked
 	for _, m := range msgs {
-		p, err := order.Parse(m.Value)
+		p, err := h.c.cfg.Rules.Parse(m.Value)
 		var rej *order.RejectError
 		switch {
 		case err == nil:
-			good = append(good, p)
-			goodMsgs = append(goodMsgs, m)
+			good = append(good, received{Parsed: p, msg: m})
 		case errors.As(err, &rej):
 			bad = append(bad, parked{msg: m, kind: string(rej.Kind), reason: rej.Reason()})
 		default:
 			bad = append(bad, parked{msg: m, kind: string(order.KindDecode), reason: err.Error()})
 		}
 	}
-	invalid := len(bad)
+	return good, bad
+}
 
+// store ingests the orders, retrying until it succeeds or the session ends.
+func (h *handler) store(session context.Context, good []received) ([]order.Outcome, bool) {
+	batch := make([]order.Parsed, len(good))
+	for i, r := range good {
+		batch[i] = r.Parsed
+	}
 	var outcomes []order.Outcome
-	if len(good) > 0 {
-		ok := retry(s.Context(), log, "store batch", func(ctx context.Context) error {
-			var err error
-			outcomes, err = h.c.ingest.Ingest(ctx, good)
-			return err
-		})
-		if !ok {
-			return false
-		}
-	}
-	counts := map[order.Outcome]int{}
-	for i, o := range outcomes {
-		counts[o]++
-		if o == order.Conflict {
-			uid := good[i].Order.OrderUID
-			bad = append(bad, parked{msg: goodMsgs[i], kind: string(order.KindConflict),
-				reason: fmt.Sprintf("order_uid: a different order is already stored under %q", uid)})
-		}
-	}
-	if len(bad) > 0 {
-		pending := bad
-		ok := retry(s.Context(), log, "publish to DLQ", func(context.Context) error {
-			var err error
-			pending, err = publishDLQ(h.dlq, h.c.cfg.DLQTopic, pending)
-			return err
-		})
-		if !ok {
-			return false
-		}
-		for _, p := range bad {
-			log.Warn("message parked in DLQ", "topic", p.msg.Topic, "partition", p.msg.Partition, "offset", p.msg.Offset,
-				"key", string(p.msg.Key), "kind", p.kind, "reason", p.reason)
-		}
-	}
-	s.MarkMessage(msgs[len(msgs)-1], "")
+	ok := h.retry(session, "store batch", func(ctx context.Context) error {
+		var err error
+		outcomes, err = h.c.ingest.Ingest(ctx, batch)
+		return err
+	})
+	return outcomes, ok
+}
 
-	if h.c.observer != nil {
-		h.c.observer.Ingested("stored", counts[order.Stored])
-		h.c.observer.Ingested("duplicate", counts[order.Duplicate])
-		h.c.observer.Ingested("conflict", counts[order.Conflict])
-		h.c.observer.Ingested("invalid", invalid)
+// park copies the messages to the DLQ, retrying only the copies not yet
+// acknowledged, until all are or the session ends.
+func (h *handler) park(session context.Context, bad []parked) bool {
+	pending := bad
+	ok := h.retry(session, "publish to DLQ", func(context.Context) error {
+		var err error
+		pending, err = publishDLQ(h.dlq, h.c.cfg.DLQTopic, pending)
+		return err
+	})
+	if !ok {
+		return false
 	}
-	last := msgs[len(msgs)-1]
-	log.Debug("batch processed", "topic", last.Topic, "partition", last.Partition, "offset", last.Offset,
-		"messages", len(msgs), "stored", counts[order.Stored], "duplicate", counts[order.Duplicate],
-		"conflict", counts[order.Conflict], "invalid", invalid)
+	for _, p := range bad {
+		h.c.log.Warn("message parked in DLQ", "topic", p.msg.Topic, "partition", p.msg.Partition, "offset", p.msg.Offset,
+			"key", string(p.msg.Key), "kind", p.kind, "reason", p.reason)
+	}
 	return true
+}
+
+// report tells the observer and the debug log what a batch came to.
+func (h *handler) report(last *sarama.ConsumerMessage, n int, counts map[order.Outcome]int) {
+	if h.c.observer != nil {
+		for _, o := range order.Outcomes {
+			h.c.observer.Ingested(o, counts[o])
+		}
+	}
+	h.c.log.Debug("batch processed", "topic", last.Topic, "partition", last.Partition, "offset", last.Offset,
+		"messages", n, "stored", counts[order.Stored], "duplicate", counts[order.Duplicate],
+		"conflict", counts[order.Conflict], "invalid", counts[order.Invalid])
 }
 
 // attemptTimeout bounds one try of a store or publish; it is independent of the
@@ -317,45 +359,19 @@ const attemptTimeout = 10 * time.Second
 // retry runs f until it succeeds, backing off between tries. It gives up, and
 // returns false, only when session is done; a batch that was in flight when the
 // session ended still gets its tries until one fails.
-func retry(session context.Context, log *slog.Logger, what string, f func(context.Context) error) bool {
-	b := newBackoff(100*time.Millisecond, 5*time.Second)
-	for attempt := 1; ; attempt++ {
+func (h *handler) retry(session context.Context, what string, f func(context.Context) error) bool {
+	attempt := 0
+	_, err := backoff.Retry(session, func() (struct{}, error) {
+		attempt++
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(session), attemptTimeout)
-		err := f(ctx)
-		cancel()
-		if err == nil {
-			return true
-		}
-		if session.Err() != nil {
-			log.Warn(what+" failed as the session ended; not marked, will be consumed again", "err", err, "attempt", attempt)
-			return false
-		}
-		log.Warn(what+" failed; retrying", "err", err, "attempt", attempt, "retry_in", b.peek())
-		if !b.wait(session) {
-			return false
-		}
-	}
-}
-
-// backoff is exponential with full jitter, capped.
-type backoff struct {
-	next, max time.Duration
-}
-
-func newBackoff(first, max time.Duration) *backoff { return &backoff{next: first, max: max} }
-
-func (b *backoff) peek() time.Duration { return b.next }
-
-// wait sleeps for the next delay and reports false if ctx ended first.
-func (b *backoff) wait(ctx context.Context) bool {
-	d := b.next/2 + rand.N(b.next/2+1)
-	b.next = min(b.next*2, b.max)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
+		defer cancel()
+		return struct{}{}, f(ctx)
+	}, retryForever(100*time.Millisecond, func(err error, wait time.Duration) {
+		h.c.log.Warn(what+" failed; retrying", "err", err, "attempt", attempt, "retry_in", wait)
+	})...)
+	if err != nil {
+		h.c.log.Warn(what+" failed as the session ended; not marked, will be consumed again", "err", err, "attempt", attempt)
 		return false
 	}
+	return true
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/marketplace/orders/modules/config"
 	"github.com/marketplace/orders/modules/kafka"
 	"github.com/marketplace/orders/modules/kafka/kafkatest"
 	"github.com/marketplace/orders/modules/order"
@@ -85,7 +84,8 @@ type counts struct {
 	m  map[string]int
 }
 
-func (c *counts) Ingested(outcome string, n int) {
+func (c *counts) Ingested(o order.Outcome, n int) {
+	outcome := o.String()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.m[outcome] += n
@@ -99,14 +99,14 @@ func (c *counts) get(outcome string) int {
 
 type rig struct {
 	brokers []string
-	cfg     config.Kafka
+	cfg     kafka.Config
 	store   *fakeStore
 	counts  *counts
 }
 
 func newRig(t *testing.T) *rig {
 	brokers := kafkatest.Brokers(t)
-	cfg := config.Kafka{
+	cfg := kafka.Config{Rules: order.DefaultRules(), 
 		Brokers: brokers, Topic: kafkatest.Name("orders"), Group: kafkatest.Name("bank"),
 		Partitions: 3, BatchSize: 100, BatchWait: 20 * time.Millisecond,
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/marketplace/orders/modules/config"
 	"github.com/marketplace/orders/modules/kafka"
 	"github.com/marketplace/orders/modules/kafka/kafkatest"
 	"github.com/marketplace/orders/modules/order"
@@ -373,7 +372,7 @@ func rejectOfWireSize(t *testing.T, wire int) []byte {
 // partition stops. The consumer creates the DLQ topic with that headroom.
 func TestNearLimitRejectIsParked(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	cfg := config.Kafka{
+	cfg := kafka.Config{Rules: order.DefaultRules(), 
 		Brokers: brokers, Topic: kafkatest.Name("orders"), Group: kafkatest.Name("bank"),
 		Partitions: 3, BatchSize: 100, BatchWait: 20 * time.Millisecond,
 	}
@@ -416,7 +415,7 @@ func TestDLQRetryParksEachMessageOnce(t *testing.T) {
 	}
 	t.Cleanup(cluster.Close)
 	brokers := cluster.ListenAddrs()
-	cfg := config.Kafka{
+	cfg := kafka.Config{Rules: order.DefaultRules(), 
 		Brokers: brokers, Topic: kafkatest.Name("orders"), Group: kafkatest.Name("bank"),
 		Partitions: 3, BatchSize: 100, BatchWait: 200 * time.Millisecond,
 	}

@@ -9,13 +9,17 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
-
-	"github.com/marketplace/orders/modules/config"
 )
 
-// Module provides *slog.Logger.
+// Config is the log's level and format.
+type Config struct {
+	Level  string // debug, info, warn, error
+	Format string // json, text
+}
+
+// Module provides *slog.Logger writing to standard error.
 var Module = fx.Module("logging",
-	fx.Provide(func(c config.Config) *slog.Logger { return New(os.Stderr, c.Log) }),
+	fx.Provide(func(c Config) *slog.Logger { return New(os.Stderr, c) }),
 )
 
 // FxLogger makes Fx log through the service's logger, at debug level for the
@@ -27,7 +31,7 @@ var FxLogger = fx.WithLogger(func(l *slog.Logger) fxevent.Logger {
 })
 
 // New returns a logger writing to w in the configured format and level.
-func New(w io.Writer, c config.Log) *slog.Logger {
+func New(w io.Writer, c Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level(c.Level)}
 	if c.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))

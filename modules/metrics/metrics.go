@@ -7,27 +7,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/fx"
+
+	"github.com/marketplace/orders/modules/order"
 )
 
 // Module provides *Metrics.
 var Module = fx.Module("metrics", fx.Provide(New))
 
-// Outcomes are the values of orders_ingested_total's outcome label.
-var Outcomes = []string{"stored", "duplicate", "invalid", "conflict"}
-
 // Metrics is the registry and the service's own collectors.
 type Metrics struct {
-	Registry    *prometheus.Registry
-	Ingested    *prometheus.CounterVec
-	CacheHits   prometheus.Counter
-	CacheMisses prometheus.Counter
+	Registry      *prometheus.Registry
+	IngestedTotal *prometheus.CounterVec
+	CacheHits     prometheus.Counter
+	CacheMisses   prometheus.Counter
 }
 
 // New registers the collectors on a fresh registry.
 func New() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
-		Ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
+		IngestedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orders_ingested_total",
 			Help: "Orders consumed from Kafka, by outcome: stored, duplicate, invalid (decode or validation), conflict.",
 		}, []string{"outcome"}),
@@ -40,10 +39,10 @@ func New() *Metrics {
 			Help: "Order reads (API or page) that went to the database.",
 		}),
 	}
-	for _, o := range Outcomes {
-		m.Ingested.WithLabelValues(o)
+	for _, o := range order.Outcomes {
+		m.IngestedTotal.WithLabelValues(o.String())
 	}
-	m.Registry.MustRegister(m.Ingested, m.CacheHits, m.CacheMisses,
+	m.Registry.MustRegister(m.IngestedTotal, m.CacheHits, m.CacheMisses,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -51,6 +50,13 @@ func New() *Metrics {
 // Gauge registers a gauge whose value is read from f at each scrape.
 func (m *Metrics) Gauge(name, help string, f func() float64) {
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+}
+
+// Ingested counts n messages of one outcome; it is the consumer's observer.
+func (m *Metrics) Ingested(outcome order.Outcome, n int) {
+	if n > 0 {
+		m.IngestedTotal.WithLabelValues(outcome.String()).Add(float64(n))
+	}
 }
 
 // Lookup counts one read of an order as a cache hit or a miss.

@@ -13,7 +13,11 @@ const (
 	Stored    Outcome = iota // a new order, now durable
 	Duplicate                // the same order was already stored: nothing changed
 	Conflict                 // a different order is stored under this uid: not merged
+	Invalid                  // not an order that can be stored: a decode or validation rejection
 )
+
+// Outcomes are every outcome, in the order the metric lists them.
+var Outcomes = []Outcome{Stored, Duplicate, Invalid, Conflict}
 
 func (o Outcome) String() string {
 	switch o {
@@ -23,6 +27,8 @@ func (o Outcome) String() string {
 		return "duplicate"
 	case Conflict:
 		return "conflict"
+	case Invalid:
+		return "invalid"
 	default:
 		return fmt.Sprintf("outcome(%d)", int(o))
 	}

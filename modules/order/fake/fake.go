@@ -182,8 +182,8 @@ const breakages = 8
 
 // Invalid returns a deliberately broken message: cut-off JSON, a JSON array,
 // order_uid as a number, a fractional price, a required field missing, a
-// negative amount, totals that do not add up, or a transaction that is not the
-// uid. key is the uid of the order it was made from; kind is what order.Parse
+// negative amount, totals that do not add up, or a date_created a month
+// ahead. key is the uid of the order it was made from; kind is what order.Parse
 // reports for it ("decode" or "validation").
 func (g *Generator) Invalid() (key string, raw []byte, kind string) {
 	o := g.Order()
@@ -227,11 +227,11 @@ func (g *Generator) breakOrder(o order.Order, which int) ([]byte, order.Kind) {
 			o.Payment.GoodsTotal++
 			o.Payment.Amount++ // so only goods_total is wrong
 		} else {
-			o.Items[0].TotalPrice++
+			o.Items[0].TotalPrice += 2 // past rounding either way
 		}
 		return mustMarshal(o), order.KindValidation
-	default:
-		o.Payment.Transaction = g.UID()
+	default: // past any clock skew the service allows by default
+		o.DateCreated = time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
 		return mustMarshal(o), order.KindValidation
 	}
 }
