@@ -106,7 +106,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	brokers := kafkatest.Brokers(t)
-	cfg := kafka.Config{Rules: order.DefaultRules(), 
+	cfg := kafka.Config{Rules: order.DefaultRules(),
 		Brokers: brokers, Topic: kafkatest.Name("orders"), Group: kafkatest.Name("bank"),
 		Partitions: 3, BatchSize: 100, BatchWait: 20 * time.Millisecond,
 	}

@@ -372,7 +372,7 @@ func rejectOfWireSize(t *testing.T, wire int) []byte {
 // partition stops. The consumer creates the DLQ topic with that headroom.
 func TestNearLimitRejectIsParked(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	cfg := kafka.Config{Rules: order.DefaultRules(), 
+	cfg := kafka.Config{Rules: order.DefaultRules(),
 		Brokers: brokers, Topic: kafkatest.Name("orders"), Group: kafkatest.Name("bank"),
 		Partitions: 3, BatchSize: 100, BatchWait: 20 * time.Millisecond,
 	}
@@ -415,7 +415,7 @@ func TestDLQRetryParksEachMessageOnce(t *testing.T) {
 	}
 	t.Cleanup(cluster.Close)
 	brokers := cluster.ListenAddrs()
-	cfg := kafka.Config{Rules: order.DefaultRules(), 
+	cfg := kafka.Config{Rules: order.DefaultRules(),
 		Brokers: brokers, Topic: kafkatest.Name("orders"), Group: kafkatest.Name("bank"),
 		Partitions: 3, BatchSize: 100, BatchWait: 200 * time.Millisecond,
 	}
