@@ -1,6 +1,12 @@
 package order
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrBadCursor means a listing's cursor was not one this service gave out.
+var ErrBadCursor = errors.New("malformed cursor")
 
 // MaxListLimit is the most orders one listing returns.
 const MaxListLimit = 100
@@ -40,7 +46,8 @@ type Parked struct {
 	Offset    int64     // x-source-offset
 	Time      time.Time // when it was parked
 	Key       []byte
-	Body      []byte
+	Body      []byte // the first bytes of the message; Size is its whole length
+	Size      int
 }
 
 // ParkedPage is one listing of parked messages, newest first, with an opaque
