@@ -202,6 +202,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
+		opts.count = len(msgs)
 		src = &sliceSource{msgs: msgs}
 		what = fmt.Sprintf("%d orders from %s", len(msgs), opts.file)
 	} else {
@@ -225,8 +226,20 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		drainTimeout: drainTimeout,
 		stdout:       stdout,
 		stderr:       stderr,
+		total:        int64(opts.count),
+		live:         isTerminal(stdout),
 	}
 	rep := pub.publish(ctx, src)
 	fmt.Fprintln(stdout, rep.summary())
 	return rep.err()
+}
+
+// isTerminal reports whether w is a character device, such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -55,6 +55,26 @@ type publisher struct {
 	drainTimeout time.Duration
 	stdout       io.Writer // progress lines
 	stderr       io.Writer // the first failures
+	total        int64     // messages to send, for the ETA; 0 = unknown
+	live         bool      // stdout is a terminal: one progress line rewritten in place
+}
+
+// progress is one progress line: counts, rate, the ETA when the total is
+// known, and an order the broker has taken, to look up in the service.
+func (pub publisher) progress(sent, acked, failed int64, rate float64, try string) string {
+	line := fmt.Sprintf("sent %d, acked %d, failed %d, %.0f/s", sent, acked, failed, rate)
+	if pub.total > 0 && rate > 0 {
+		eta := time.Duration(float64(pub.total-acked-failed) / rate * float64(time.Second))
+		line += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
+	}
+	if try != "" {
+		line += ", try order_uid " + try
+	}
+	if pub.live {
+		// Back to the line's start and clear it: the line updates in place.
+		return "\r\x1b[K" + line
+	}
+	return line + "\n"
 }
 
 // report is what happened to the messages of one publish.
@@ -209,15 +229,20 @@ func (pub publisher) collect(c *counters, start time.Time, failing chan<- struct
 	defer ticker.Stop()
 	successes, errs := pub.producer.Successes(), pub.producer.Errors()
 	var firstErr error
+	var lastOK *sarama.ProducerMessage // an acknowledged message, read only at a tick
 	lastAcked, lastTime := int64(0), start
+	if pub.live {
+		defer fmt.Fprintln(pub.stdout) // end the line rewritten in place
+	}
 	for successes != nil || errs != nil {
 		select {
-		case _, ok := <-successes:
+		case m, ok := <-successes:
 			if !ok {
 				successes = nil
 				continue
 			}
 			c.acked.Add(1)
+			lastOK = m
 		case perr, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -237,7 +262,11 @@ func (pub publisher) collect(c *counters, start time.Time, failing chan<- struct
 		case now := <-ticker.C:
 			acked := c.acked.Load()
 			rate := float64(acked-lastAcked) / now.Sub(lastTime).Seconds()
-			fmt.Fprintf(pub.stdout, "sent %d, acked %d, failed %d, %.0f/s\n", c.sent.Load(), acked, c.failed.Load(), rate)
+			try := ""
+			if lastOK != nil && lastOK.Key != nil {
+				try = keyOf(lastOK)
+			}
+			fmt.Fprint(pub.stdout, pub.progress(c.sent.Load(), acked, c.failed.Load(), rate, try))
 			lastAcked, lastTime = acked, now
 		case <-quit:
 			// The producer's goroutines are left blocked; the process is

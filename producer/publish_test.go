@@ -108,3 +108,22 @@ func TestPublishGivesUpOnOutstandingMessages(t *testing.T) {
 		t.Errorf("summary %q does not say it gave up", rep.summary())
 	}
 }
+
+func TestProgressLine(t *testing.T) {
+	tests := []struct {
+		name string
+		pub  publisher
+		want string
+	}{
+		{"pipe: plain lines", publisher{}, "sent 10, acked 8, failed 0, 4/s, try order_uid abc\n"},
+		{"terminal: rewritten in place", publisher{live: true}, "\r\x1b[Ksent 10, acked 8, failed 0, 4/s, try order_uid abc"},
+		{"count known: ETA", publisher{total: 20}, "sent 10, acked 8, failed 0, 4/s, ETA 3s, try order_uid abc\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.pub.progress(10, 8, 0, 4, "abc"); got != tt.want {
+				t.Fatalf("progress = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
