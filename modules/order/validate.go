@@ -2,6 +2,7 @@ package order
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -48,6 +49,16 @@ const maxProblems = 20
 type checker struct {
 	problems []FieldError
 	more     int // problems past maxProblems, counted only
+	item     int // the item being checked, or -1: its fields are items[item].name
+}
+
+// path is a field's JSON path. Item fields are named only when a problem is
+// found, so a valid order costs no formatting.
+func (c *checker) path(field string) string {
+	if c.item < 0 {
+		return field
+	}
+	return "items[" + strconv.Itoa(c.item) + "]." + field
 }
 
 func (c *checker) add(field, format string, args ...any) {
@@ -55,7 +66,7 @@ func (c *checker) add(field, format string, args ...any) {
 		c.more++
 		return
 	}
-	c.problems = append(c.problems, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	c.problems = append(c.problems, FieldError{Field: c.path(field), Message: fmt.Sprintf(format, args...)})
 }
 
 func (c *checker) text(field, v string, required bool, max int) {
@@ -83,7 +94,7 @@ func (c *checker) amount(field string, v int64) bool {
 }
 
 func validate(o *Order, dateProblem *FieldError, rules Rules) *RejectError {
-	var c checker
+	c := checker{item: -1}
 	switch {
 	case o.OrderUID == "":
 		c.add("order_uid", "is required")
@@ -145,20 +156,20 @@ func validate(o *Order, dateProblem *FieldError, rules Rules) *RejectError {
 	itemsOK := len(o.Items) > 0 && len(o.Items) <= MaxItems
 	var sum int64
 	for i, it := range o.Items {
-		f := func(name string) string { return fmt.Sprintf("items[%d].%s", i, name) }
-		c.amount(f("chrt_id"), it.ChrtID)
-		c.amount(f("nm_id"), it.NmID)
-		c.amount(f("status"), it.Status)
-		c.text(f("track_number"), it.TrackNumber, false, maxShortText)
-		c.text(f("rid"), it.Rid, false, maxShortText)
-		c.text(f("name"), it.Name, true, maxShortText)
-		c.text(f("size"), it.Size, false, maxShortText)
-		c.text(f("brand"), it.Brand, false, maxShortText)
-		priceOK := c.amount(f("price"), it.Price)
-		totalOK := c.amount(f("total_price"), it.TotalPrice)
+		c.item = i
+		c.amount("chrt_id", it.ChrtID)
+		c.amount("nm_id", it.NmID)
+		c.amount("status", it.Status)
+		c.text("track_number", it.TrackNumber, false, maxShortText)
+		c.text("rid", it.Rid, false, maxShortText)
+		c.text("name", it.Name, true, maxShortText)
+		c.text("size", it.Size, false, maxShortText)
+		c.text("brand", it.Brand, false, maxShortText)
+		priceOK := c.amount("price", it.Price)
+		totalOK := c.amount("total_price", it.TotalPrice)
 		saleOK := it.Sale >= 0 && it.Sale <= 100
 		if !saleOK {
-			c.add(f("sale"), "must be 0 to 100, got %d", it.Sale)
+			c.add("sale", "must be 0 to 100, got %d", it.Sale)
 		}
 		if rules.Totals && priceOK && saleOK && totalOK {
 			// Producers round the discounted price down or up; both are right.
@@ -169,7 +180,7 @@ func validate(o *Order, dateProblem *FieldError, rules Rules) *RejectError {
 				if up != down {
 					want = fmt.Sprintf("%d or %d", down, up)
 				}
-				c.add(f("total_price"), "is %d, want %s = price %d × (100 − sale %d) / 100 rounded down or up", it.TotalPrice, want, it.Price, it.Sale)
+				c.add("total_price", "is %d, want %s = price %d × (100 − sale %d) / 100 rounded down or up", it.TotalPrice, want, it.Price, it.Sale)
 			}
 		}
 		if !totalOK {
@@ -177,6 +188,7 @@ func validate(o *Order, dateProblem *FieldError, rules Rules) *RejectError {
 		}
 		sum += it.TotalPrice
 	}
+	c.item = -1
 	if rules.Totals && itemsOK && goodsOK && p.GoodsTotal != sum {
 		c.add("payment.goods_total", "is %d, want %d = the sum of items' total_price", p.GoodsTotal, sum)
 	}
