@@ -102,12 +102,17 @@ func (a *Apache) start(ctx context.Context) error {
 				a.clusterID = id
 			}
 		}
+		var port, ctrlPort int
 		if b, err = os.ReadFile(a.path("ports")); err == nil {
-			_, err = fmt.Sscan(string(b), &a.opts.Port, &a.opts.ControllerPort)
+			_, err = fmt.Sscan(string(b), &port, &ctrlPort)
 		}
 		if err != nil || a.clusterID == "" {
 			return fmt.Errorf("kafka: %s holds storage without its ports or cluster id; delete it", a.opts.Dir)
 		}
+		if a.opts.Port != 0 && a.opts.Port != port || a.opts.ControllerPort != 0 && a.opts.ControllerPort != ctrlPort {
+			return fmt.Errorf("kafka: %s was made for ports %d and %d; use those, or delete it", a.opts.Dir, port, ctrlPort)
+		}
+		a.opts.Port, a.opts.ControllerPort = port, ctrlPort
 		return a.Restart(ctx)
 	}
 	if err := pickPorts(&a.opts.Port, &a.opts.ControllerPort); err != nil {

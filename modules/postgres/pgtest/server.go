@@ -134,6 +134,12 @@ func (s *Server) DSN(db string) string {
 	return u.String()
 }
 
+// AdminDSN is a connection string for the superuser, to the postgres
+// database.
+func (s *Server) AdminDSN() string {
+	return "postgres://postgres@" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) + "/postgres?sslmode=disable"
+}
+
 // socketDSN reaches the superuser through this server's own socket directory,
 // where no other server can answer in its place.
 func (s *Server) socketDSN() string {
@@ -142,6 +148,9 @@ func (s *Server) socketDSN() string {
 
 // Port is the TCP port the server listens on.
 func (s *Server) Port() int { return s.port }
+
+// DataDir is the server's data directory.
+func (s *Server) DataDir() string { return s.dataDir }
 
 // LogFile is where the server writes its log.
 func (s *Server) LogFile() string { return s.dataDir + ".log" }
@@ -197,7 +206,9 @@ func (s *Server) Resume(ctx context.Context) error {
 	cmd := s.command(context.Background(), "postgres", args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group keeps a terminal's Ctrl-C for us to handle in
-	// order; the parent-death signal ends it if this process dies first.
+	// order; the parent-death signal ends it if this process dies first (the
+	// kernel sends it when the forking thread ends, and Go ends a thread only
+	// when a goroutine locked to it exits, which nothing here does).
 	cmd.SysProcAttr.Setpgid = true
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGINT
 	if err := cmd.Start(); err != nil {
