@@ -78,7 +78,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.interval, "interval", time.Second, "pause between generated orders")
 	fs.DurationVar(&o.remind, "remind", time.Minute, "how often to print the URLs again (0: never)")
 	fs.BoolVar(&o.verbose, "v", false, "log every wait")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
 		return usageError(err.Error())
 	}
 	level := slog.LevelInfo
