@@ -10,13 +10,11 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/marketplace/orders/modules/config"
-	"github.com/marketplace/orders/modules/gorun"
 )
 
 func main() {
 	path := flag.String("config", "config.toml", "path of the TOML config file; a missing file means defaults")
 	flag.Parse()
-	gorun.FollowParent()
 	// Loaded before Fx so that a bad value ends the start with one line naming
 	// the key rather than a dependency-graph error.
 	cfg, err := config.Load(*path, os.Environ())

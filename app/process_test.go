@@ -3,12 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -142,57 +138,4 @@ func TestSIGTERMExitsZeroAndNothingIsLostAcrossRestart(t *testing.T) {
 		t.Fatalf("valid orders went to the DLQ: %d", len(dlq))
 	}
 	t.Logf("%d of %d stored before SIGTERM; the rest after restart", atStop, total)
-}
-
-// `go run` dies on SIGTERM without passing it on; the service must still stop
-// (gorun.FollowParent), not linger with its port open.
-func TestSIGTERMToGoRunStopsTheService(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	cfg := testConfig(t, brokers)
-	cmd := exec.Command("go", "run", ".", "-config", filepath.Join(t.TempDir(), "none.toml"))
-	cmd.Env = env(cfg)
-	// A file, not a pipe: Wait must not wait for a service that outlives go run.
-	out, err := os.CreateTemp(t.TempDir(), "out")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + cfg.HTTP.Addr
-	eventually(t, "the service under go run to be ready", 120*time.Second, func() bool {
-		status, _, _, err := tryGet(base + "/readyz")
-		return err == nil && status == 200
-	})
-	service := childPIDs(cmd.Process.Pid)
-	t.Cleanup(func() { // only if the test failed and the service lingers
-		for _, pid := range service {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	eventually(t, "the service to stop after go run got SIGTERM", 10*time.Second, func() bool {
-		_, _, _, err := tryGet(base + "/healthz")
-		return err != nil
-	})
-}
-
-// childPIDs lists the children of pid.
-func childPIDs(pid int) []int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, f := range strings.Fields(string(b)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, n)
-		}
-	}
-	return pids
 }

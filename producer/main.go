@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/marketplace/orders/modules/config"
-	"github.com/marketplace/orders/modules/gorun"
 	"github.com/marketplace/orders/modules/order/fake"
 )
 
@@ -37,7 +36,6 @@ func main() {
 func runMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	gorun.FollowParent()
 	// After the first signal, a second one kills the process the default way
 	// instead of waiting for outstanding acknowledgements.
 	context.AfterFunc(ctx, stop)

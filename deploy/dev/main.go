@@ -1,224 +1,337 @@
 // Command dev runs the whole product on one machine with no Docker and no
-// set-up: a private PostgreSQL in .data/pg, the kfake broker on
-// 127.0.0.1:9092, the service, and a producer sending one order a second
-// (after the reference order in model.json). Ctrl-C stops everything it
-// started.
+// set-up: a private PostgreSQL (data in .data/pg), the embedded
+// Kafka-protocol broker kfake (.data/broker), the service and a producer, all
+// built from this checkout. It sends the reference order first, then one
+// generated order a second. Ctrl-C stops everything it started, in order,
+// and exits 0.
+//
+// With -only db or -only broker it runs just that server until Ctrl-C
+// (tasks run:db and run:broker).
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
-	"github.com/marketplace/orders/deploy/devkafka"
-	"github.com/marketplace/orders/deploy/pglocal"
-	"github.com/marketplace/orders/modules/gorun"
+	"github.com/cenkalti/backoff/v5"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/marketplace/orders/modules/postgres/pgtest"
 )
 
 func main() {
-	if err := run(); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// A second Ctrl-C ends dev at once; its children follow (Pdeathsig).
+	context.AfterFunc(ctx, stop)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var usage usageError
+	switch {
+	case errors.As(err, &usage):
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		os.Exit(2)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
 }
 
+// usageError is a start that the flags can fix, told in one line.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
 type options struct {
-	data       string
-	httpPort   int
-	pgPort     int
-	brokerPort int
-	interval   time.Duration
+	data, only, order            string
+	httpPort, brokerPort, pgPort int
+	interval, remind             time.Duration
+	verbose                      bool
 }
 
-func run() error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
-	flag.StringVar(&o.data, "data", ".data", "directory for the database, the broker's log and the binaries")
-	flag.IntVar(&o.httpPort, "http-port", 9090, "port of the service's HTTP server")
-	flag.IntVar(&o.pgPort, "pg-port", 55432, "port of the private PostgreSQL (127.0.0.1)")
-	flag.IntVar(&o.brokerPort, "broker-port", 9092, "port of the kfake broker (127.0.0.1)")
-	flag.DurationVar(&o.interval, "interval", time.Second, "pause between generated orders")
-	flag.Parse()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	gorun.FollowParent()
-
-	log.Info("starting PostgreSQL", "dir", filepath.Join(o.data, "pg"), "port", o.pgPort)
-	pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(o.data, "pg"), Port: o.pgPort})
-	if err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.data, "data", ".data", "directory for the database, the broker's state and the binaries")
+	fs.StringVar(&o.only, "only", "", "run only the database (db) or only the broker (broker)")
+	fs.StringVar(&o.order, "order", "modules/order/testdata/model.json", "the reference order, sent first")
+	fs.IntVar(&o.httpPort, "http-port", 9090, "port of the service's HTTP server")
+	fs.IntVar(&o.brokerPort, "broker-port", 9092, "port of the kfake broker")
+	fs.IntVar(&o.pgPort, "pg-port", 55432, "port of the private PostgreSQL")
+	fs.DurationVar(&o.interval, "interval", time.Second, "pause between generated orders")
+	fs.DurationVar(&o.remind, "remind", time.Minute, "how often to print the URLs again (0: never)")
+	fs.BoolVar(&o.verbose, "v", false, "log every wait")
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return usageError(err.Error())
 	}
-	defer func() {
-		if err := pg.Stop(); err != nil {
-			log.Warn("stop PostgreSQL", "err", err)
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ports := []port{{"-pg-port", o.pgPort}, {"-broker-port", o.brokerPort}, {"-http-port", o.httpPort}}
+	switch o.only {
+	case "db":
+		ports = ports[:1]
+	case "broker":
+		ports = ports[1:2]
+	case "":
+	default:
+		return usageError(fmt.Sprintf("-only %q: want db or broker", o.only))
+	}
+	if err := portsFree(ports); err != nil {
+		return err
+	}
+	err := runAll(ctx, o, stdout, log)
+	if ctx.Err() != nil { // Ctrl-C is how dev is meant to end
+		log.Info("stopped")
+		return nil
+	}
+	return err
+}
+
+// port is a port dev needs and the flag that moves it.
+type port struct {
+	flag string
+	n    int
+}
+
+// portsFree fails, in one line naming the flag that moves it, on the first
+// port that something else holds, before anything starts.
+func portsFree(ports []port) error {
+	for _, p := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p.n))
+		if err != nil {
+			return usageError(fmt.Sprintf("port %d is taken; choose another with %s, e.g. go tool task dev -- %s %d",
+				p.n, p.flag, p.flag, p.n+100))
 		}
-		log.Info("PostgreSQL stopped")
-	}()
-
-	broker, err := devkafka.Start(o.brokerPort, filepath.Join(o.data, "kafka"), 3, "orders", "orders.dlq")
-	if err != nil {
-		return fmt.Errorf("broker: %w", err)
+		_ = l.Close()
 	}
-	defer func() { broker.Close(); log.Info("broker stopped") }()
-	brokers := strings.Join(broker.ListenAddrs(), ",")
-	log.Info("broker listening", "addrs", brokers)
+	return nil
+}
 
-	bin := filepath.Join(o.data, "bin")
-	for _, pkg := range []string{"app", "producer"} {
-		log.Info("building", "package", "./"+pkg)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, pkg), "./"+pkg)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("build ./%s: %w", pkg, err)
+func runAll(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) error {
+	var dsn, brokers string
+	if o.only != "broker" {
+		pg, err := pgtest.Start(ctx, pgtest.Options{Dir: filepath.Join(o.data, "pg"), Port: o.pgPort, Logger: log})
+		if err != nil {
+			return err
 		}
+		defer func() {
+			if err := pg.Stop(); err != nil {
+				log.Warn("stop PostgreSQL", "err", err)
+			}
+		}()
+		dsn = pg.DSN("orders")
+		log.Info("PostgreSQL", "dsn", dsn, "log", pg.LogFile())
 	}
-	environ := append(os.Environ(),
-		"APP_POSTGRES_DSN="+pg.DSN(pglocal.AppDatabase),
-		"APP_KAFKA_BROKERS="+brokers,
-		fmt.Sprintf("APP_HTTP_ADDR=127.0.0.1:%d", o.httpPort),
-		"APP_LOG_FORMAT=text",
-	)
-	// One local user on loopback: the per-client rate limit would only get in
-	// the way of trying the API (or loading it with wrk). Set it to keep it.
-	if _, set := os.LookupEnv("APP_HTTP_RATE_LIMIT"); !set {
-		environ = append(environ, "APP_HTTP_RATE_LIMIT=0")
+	if o.only != "db" {
+		dir := filepath.Join(o.data, "broker")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		broker, err := kfake.NewCluster(kfake.Ports(o.brokerPort), kfake.DataDir(dir),
+			kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+		if err != nil {
+			return fmt.Errorf("kfake on port %d: %w", o.brokerPort, err)
+		}
+		defer broker.Close()
+		brokers = strings.Join(broker.ListenAddrs(), ",")
+		log.Info("kfake broker", "addrs", brokers, "state", dir)
 	}
-	base := fmt.Sprintf("http://localhost:%d", o.httpPort)
+	if o.only != "" {
+		fmt.Fprintln(stdout, dsn+brokers) // alone on stdout, for scripts
+		log.Info("Ctrl-C stops it")
+		<-ctx.Done()
+		return nil
+	}
 
-	service, err := startChild("service", filepath.Join(bin, "app"), environ, "-config", "config.toml")
+	bin, err := filepath.Abs(filepath.Join(o.data, "bin"))
+	if err != nil {
+		return err
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./app", "./producer")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	env := append(os.Environ(), "APP_POSTGRES_DSN="+dsn, "APP_KAFKA_BROKERS="+brokers,
+		"APP_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(o.httpPort), "APP_LOG_FORMAT=text")
+	base := "http://localhost:" + strconv.Itoa(o.httpPort)
+
+	service, err := startChild("service", filepath.Join(bin, "app"), env, stdout)
 	if err != nil {
 		return err
 	}
 	defer service.stop(log)
-	if err := waitReady(ctx, base+"/readyz", service); err != nil {
+	if err := waitReady(ctx, base+"/readyz", service, log); err != nil {
 		return err
 	}
-
-	send := exec.CommandContext(ctx, filepath.Join(bin, "producer"), "-config", "config.toml", "-file", "modules/order/testdata/model.json")
-	send.Env = environ
-	if fixture, err := send.CombinedOutput(); err != nil {
-		return fmt.Errorf("send the reference order: %w\n%s", err, fixture)
+	uid, err := sendOrder(ctx, filepath.Join(bin, "producer"), o.order, env)
+	if err != nil {
+		return err
 	}
-	producer, err := startChild("producer", filepath.Join(bin, "producer"), environ, "-config", "config.toml", "-interval", o.interval.String())
+	log.Info("sent the reference order", "order_uid", uid, "file", o.order)
+	producer, err := startChild("producer", filepath.Join(bin, "producer"), env, stdout, "-interval", o.interval.String())
 	if err != nil {
 		return err
 	}
 	defer producer.stop(log)
 
-	fmt.Printf("\n  The order service is running.\n\n"+
-		"  Search page:     %s/\n"+
-		"  Reference order: %s/api/getOrder?OrderUID=b563feb7b2b84b6test\n"+
-		"  Page of it:      %s/orders/b563feb7b2b84b6test\n"+
-		"  Metrics:         %s/metrics\n\n"+
-		"  Ctrl-C stops the producer, the service, the broker and PostgreSQL.\n\n", base, base, base, base)
-
-	select {
-	case <-ctx.Done():
-		log.Info("stopping")
-		return nil
-	case err := <-service.exited:
-		return fmt.Errorf("service exited: %v", err)
-	case err := <-producer.exited:
-		return fmt.Errorf("producer exited: %v", err)
+	fmt.Fprintf(stdout, "\n  The order service is running. The reference order %s was sent.\n\n"+
+		"  Search page:     %s/\n  Reference order: %s/api/getOrder?OrderUID=%s\n"+
+		"  Page of it:      %s/orders/%s\n  Metrics:         %s/metrics\n\n"+
+		"  Ctrl-C stops the producer, the service, the broker and PostgreSQL.\n\n",
+		uid, base, base, uid, base, uid, base)
+	var remind <-chan time.Time
+	if o.remind > 0 {
+		ticker := time.NewTicker(o.remind)
+		defer ticker.Stop()
+		remind = ticker.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-service.done:
+			return fmt.Errorf("the service exited: %v", service.err)
+		case <-producer.done:
+			return fmt.Errorf("the producer exited: %v", producer.err)
+		case <-remind:
+			fmt.Fprintf(stdout, "[dev] running: %s/  (reference order %s/orders/%s; Ctrl-C stops)\n", base, base, uid)
+		}
 	}
 }
 
-type child struct {
-	name   string
-	cmd    *exec.Cmd
-	exited chan error    // the exit, for run's select
-	gone   chan struct{} // closed once the process has been reaped
+// sendOrder publishes the orders in file with the producer and returns the
+// uid of the first.
+func sendOrder(ctx context.Context, producer, file string, env []string) (string, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	var first struct {
+		UID string `json:"order_uid"`
+	}
+	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&first); err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	cmd := exec.CommandContext(ctx, producer, "-file", file)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("send %s: %w\n%s", file, err, out)
+	}
+	return first.UID, nil
 }
 
-// startChild runs a program with its output prefixed by its name. Children get
-// their own process group so Ctrl-C reaches them only through stop.
-func startChild(name, path string, environ []string, args ...string) (*child, error) {
+// waitReady polls url until it answers 200, the child exits, or a minute
+// passes.
+func waitReady(ctx context.Context, url string, c *child, log *slog.Logger) error {
+	began := time.Now()
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		select {
+		case <-c.done:
+			return struct{}{}, backoff.Permanent(fmt.Errorf("the service exited before it was ready: %v", c.err))
+		default:
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			return struct{}{}, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return struct{}{}, fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		return struct{}{}, nil
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond,
+		RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: 2 * time.Second}),
+		backoff.WithMaxElapsedTime(time.Minute),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			log.Debug("waiting for the service", "retry_in", wait, "err", err)
+		}))
+	if err == nil {
+		log.Info("the service is ready", "took", time.Since(began).Round(time.Millisecond))
+	}
+	return err
+}
+
+// child is a program dev runs, its output prefixed with its name.
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed once it has exited; err says how
+	err  error
+}
+
+func startChild(name, path string, env []string, out io.Writer, args ...string) (*child, error) {
 	cmd := exec.Command(path, args...)
-	cmd.Env = environ
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.Env = env
+	w := &prefixWriter{prefix: "[" + name + "] ", w: out}
+	cmd.Stdout, cmd.Stderr = w, w
+	// Its own process group: a terminal's Ctrl-C reaches it only through
+	// stop, in order. The parent-death signal stops it if dev dies first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	pumped := make(chan struct{})
-	go func() {
-		defer close(pumped)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			fmt.Printf("[%s] %s\n", name, sc.Text())
-		}
-		// A line over the scanner's limit ends the loop; keep draining so the
-		// child never blocks on a full pipe.
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	c := &child{name: name, cmd: cmd, exited: make(chan error, 1), gone: make(chan struct{})}
-	go func() {
-		err := cmd.Wait()
-		pw.Close()
-		<-pumped
-		c.exited <- err
-		close(c.gone)
-	}()
+	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() { c.err = cmd.Wait(); close(c.done) }()
 	return c, nil
 }
 
-// stop sends SIGTERM to the child's PID and waits; after 15 s it kills it.
+// stop sends SIGTERM and waits; after 15 s it kills the child.
 func (c *child) stop(log *slog.Logger) {
-	select {
-	case <-c.gone:
-		return
-	default:
-	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-c.gone:
-		log.Info("stopped", "child", c.name, "exit", exitText(c.cmd.ProcessState))
+	case <-c.done:
+		log.Info("stopped", "child", c.name, "exit", c.cmd.ProcessState.String())
 	case <-time.After(15 * time.Second):
 		_ = c.cmd.Process.Kill()
-		<-c.gone
+		<-c.done
 		log.Warn("killed after 15 s", "child", c.name)
 	}
 }
 
-// exitText describes how a reaped process ended.
-func exitText(state *os.ProcessState) string {
-	if state == nil {
-		return "unknown"
-	}
-	return state.String()
+// prefixWriter writes each whole line with a prefix.
+type prefixWriter struct {
+	prefix string
+	w      io.Writer
+	mu     sync.Mutex
+	buf    []byte
 }
 
-// waitReady polls url until it answers 200, the child exits, or a minute passes.
-func waitReady(ctx context.Context, url string, c *child) error {
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		line, rest, ok := bytes.Cut(p.buf, []byte("\n"))
+		if !ok {
+			return len(b), nil
 		}
-		select {
-		case err := <-c.exited:
-			return fmt.Errorf("service exited before it was ready: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		if _, err := fmt.Fprintf(p.w, "%s%s\n", p.prefix, line); err != nil {
+			return 0, err
 		}
+		p.buf = rest
 	}
-	return fmt.Errorf("service not ready after a minute at %s", url)
 }

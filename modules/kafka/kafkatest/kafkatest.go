@@ -1,20 +1,27 @@
 // Package kafkatest gives tests a Kafka-protocol broker: the one named by
 // TEST_KAFKA_BROKERS (for example a local Apache Kafka), or else an in-process
-// kfake cluster on a free port, closed when the test ends.
+// kfake cluster on a free port, closed when the test ends. StartApache runs
+// Apache Kafka itself, for the fault tests and task kafka:up.
+//
+// It speaks to brokers through sarama directly, not through the service's
+// kafka package, so that the tests check the service from outside and dev
+// tooling can use this package without the service's modules.
 package kafkatest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cenkalti/backoff/v5"
 	"github.com/twmb/franz-go/pkg/kfake"
-
-	"github.com/marketplace/orders/modules/kafka"
 )
 
 // EnvBrokers names an external broker list for tests.
@@ -45,12 +52,69 @@ func Name(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b)
 }
 
-// CreateTopics creates the topics with the given partitions.
+// config is a client configuration for tests: every broker here (kfake,
+// Apache Kafka 3.6+) speaks this protocol version.
+func config(clientID string) *sarama.Config {
+	c := sarama.NewConfig()
+	c.ClientID = clientID
+	c.Version = sarama.V3_6_0_0
+	c.Net.DialTimeout = 5 * time.Second
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Producer.Return.Successes = true
+	c.Producer.MaxMessageBytes = 4 << 20
+	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	return c
+}
+
+// CreateTopics creates the topics with the given partitions, unless they
+// exist, and returns once the broker serves every partition.
 func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...string) {
 	t.Helper()
-	if err := kafka.EnsureTopics(brokers, partitions, topics...); err != nil {
+	if err := createTopics(brokers, partitions, topics); err != nil {
 		t.Fatalf("create topics %v: %v", topics, err)
 	}
+}
+
+func createTopics(brokers []string, partitions int32, topics []string) error {
+	client, err := sarama.NewClient(brokers, config("test-admin"))
+	if err != nil {
+		return err
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		client.Close()
+		return err
+	}
+	defer admin.Close() // and the client
+	for _, topic := range topics {
+		detail := &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1}
+		if err := admin.CreateTopic(topic, detail, false); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return err
+		}
+	}
+	// Apache Kafka acknowledges a new topic a moment before it serves its
+	// partitions; a reader that comes first would get NOT_LEADER.
+	_, err = backoff.Retry(context.Background(), func() (struct{}, error) {
+		if err := client.RefreshMetadata(topics...); err != nil {
+			return struct{}{}, err
+		}
+		for _, topic := range topics {
+			parts, err := client.Partitions(topic)
+			if err == nil && len(parts) == 0 {
+				err = fmt.Errorf("%s has no partitions yet", topic)
+			}
+			for _, p := range parts {
+				if err == nil {
+					_, err = client.GetOffset(topic, p, sarama.OffsetNewest)
+				}
+			}
+			if err != nil {
+				return struct{}{}, err
+			}
+		}
+		return struct{}{}, nil
+	}, backoff.WithBackOff(backoff.NewConstantBackOff(50*time.Millisecond)), backoff.WithMaxElapsedTime(10*time.Second))
+	return err
 }
 
 // Message is a key and value to produce.
@@ -61,7 +125,7 @@ type Message struct {
 // Produce sends the messages and waits until the broker acknowledged all.
 func Produce(t testing.TB, brokers []string, topic string, msgs ...Message) {
 	t.Helper()
-	p, err := sarama.NewSyncProducer(brokers, kafka.SaramaConfig("test-producer"))
+	p, err := sarama.NewSyncProducer(brokers, config("test-producer"))
 	if err != nil {
 		t.Fatalf("producer: %v", err)
 	}
@@ -87,7 +151,7 @@ func Produce(t testing.TB, brokers []string, topic string, msgs ...Message) {
 // it has n of them or the timeout passes, and returns what it read.
 func ReadN(t testing.TB, brokers []string, topic string, n int, timeout time.Duration) []*sarama.ConsumerMessage {
 	t.Helper()
-	c, err := sarama.NewConsumer(brokers, kafka.SaramaConfig("test-reader"))
+	c, err := sarama.NewConsumer(brokers, config("test-reader"))
 	if err != nil {
 		t.Fatalf("consumer: %v", err)
 	}
@@ -141,7 +205,7 @@ func Header(m *sarama.ConsumerMessage, name string) string {
 // CommittedSum sums the group's committed offsets over the topic's partitions.
 func CommittedSum(t testing.TB, brokers []string, group, topic string) int64 {
 	t.Helper()
-	admin, err := sarama.NewClusterAdmin(brokers, kafka.SaramaConfig("test-admin"))
+	admin, err := sarama.NewClusterAdmin(brokers, config("test-admin"))
 	if err != nil {
 		t.Fatalf("admin: %v", err)
 	}

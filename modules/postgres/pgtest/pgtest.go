@@ -1,6 +1,7 @@
 // Package pgtest gives each test a fresh, empty PostgreSQL database: on the
 // server named by APP_POSTGRES_DSN when it is reachable, otherwise on one
-// private pglocal cluster per test binary, started on first use.
+// private Server per test binary, started on first use. Server is also the
+// PostgreSQL that task dev runs.
 package pgtest
 
 import (
@@ -17,8 +18,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/marketplace/orders/deploy/pglocal"
 )
 
 // EnvDSN names an external server to use instead of a private cluster. Its
@@ -29,8 +28,8 @@ const EnvDSN = "APP_POSTGRES_DSN"
 type server struct {
 	once     sync.Once
 	err      error
-	cluster  *pglocal.Cluster // nil when external
-	adminDSN string           // creates databases
+	cluster  *Server // nil when external
+	adminDSN string  // creates databases
 	external bool
 }
 
@@ -93,9 +92,9 @@ func DSN(t testing.TB) string {
 	return dsn
 }
 
-// Cluster returns the private cluster, for tests that stop and start the
-// server. It skips the test when an external server is in use.
-func Cluster(t testing.TB) *pglocal.Cluster {
+// Cluster returns the private server, for tests that stop and start it
+// (Pause, Resume). It skips the test when an external server is in use.
+func Cluster(t testing.TB) *Server {
 	t.Helper()
 	s := shared.get()
 	if s.err != nil {
@@ -123,7 +122,7 @@ func (s *server) get() *server {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		s.cluster, s.err = pglocal.Start(ctx, pglocal.Options{})
+		s.cluster, s.err = Start(ctx, Options{})
 	})
 	return s
 }

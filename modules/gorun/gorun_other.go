@@ -1,6 +1,0 @@
-//go:build !linux
-
-package gorun
-
-// FollowParent does nothing outside Linux.
-func FollowParent() {}

@@ -1,0 +1,422 @@
+package kafkatest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cenkalti/backoff/v5"
+)
+
+// pom names the jars of Apache Kafka 4.1 (see its comment).
+//
+//go:embed pom.xml
+var pom []byte
+
+// ApacheOptions say where and how an Apache Kafka broker runs.
+type ApacheOptions struct {
+	// Dir holds the configuration, Kafka's data and server.log. Empty means a
+	// temporary directory that Stop removes; otherwise it is formatted once
+	// and reused as it is.
+	Dir string
+	// Port is the client port and ControllerPort the KRaft controller's, on
+	// 127.0.0.1; 0 picks a free one.
+	Port, ControllerPort int
+	// Detach runs the broker in a session of its own, so that it outlives
+	// this process; StopApache stops it. Otherwise it dies with this process.
+	Detach bool
+	// Logger gets the fetch and the waits of a start; nil discards them.
+	Logger *slog.Logger
+}
+
+// Apache is one Apache Kafka node (broker and controller in one JVM, KRaft)
+// run from Maven Central jars, with no Docker. Its methods are safe for
+// concurrent use.
+type Apache struct {
+	opts      ApacheOptions
+	temporary bool
+	classpath string
+	clusterID string
+	log       *slog.Logger
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd     // nil while not running
+	done chan struct{} // closed once cmd has exited
+}
+
+// StartApache resolves the jars with Maven (the first time; java 17+ and mvn
+// needed), formats the storage unless Dir holds a formatted one, starts the
+// broker and waits until it answers as the cluster of that storage.
+func StartApache(ctx context.Context, opts ApacheOptions) (*Apache, error) {
+	a := &Apache{opts: opts, temporary: opts.Dir == "", log: opts.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if a.temporary {
+		if a.opts.Dir, err = os.MkdirTemp("", "kafkatest-"); err != nil {
+			return nil, err
+		}
+	} else if err = os.MkdirAll(a.opts.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	if a.opts.Dir, err = filepath.Abs(a.opts.Dir); err != nil {
+		return nil, err
+	}
+	if err = a.start(ctx); err != nil {
+		if a.temporary {
+			_ = os.RemoveAll(a.opts.Dir)
+		}
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Apache) start(ctx context.Context) error {
+	var err error
+	if a.classpath, err = classpath(ctx, a.log); err != nil {
+		return err
+	}
+	// A formatted storage keeps its ports and cluster id.
+	meta := filepath.Join(a.opts.Dir, "kafka-logs", "meta.properties")
+	if b, err := os.ReadFile(meta); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if id, ok := strings.CutPrefix(strings.TrimSpace(line), "cluster.id="); ok {
+				a.clusterID = id
+			}
+		}
+		var port, ctrlPort int
+		if b, err = os.ReadFile(a.path("ports")); err == nil {
+			_, err = fmt.Sscan(string(b), &port, &ctrlPort)
+		}
+		if err != nil || a.clusterID == "" {
+			return fmt.Errorf("kafka: %s holds storage without its ports or cluster id; delete it", a.opts.Dir)
+		}
+		if a.opts.Port != 0 && a.opts.Port != port || a.opts.ControllerPort != 0 && a.opts.ControllerPort != ctrlPort {
+			return fmt.Errorf("kafka: %s was made for ports %d and %d; use those, or delete it", a.opts.Dir, port, ctrlPort)
+		}
+		a.opts.Port, a.opts.ControllerPort = port, ctrlPort
+		return a.Restart(ctx)
+	}
+	if err := pickPorts(&a.opts.Port, &a.opts.ControllerPort); err != nil {
+		return err
+	}
+	// Like Kafka's own random-uuid: 16 random bytes, base64url, no leading
+	// '-' that a command line would take for a flag.
+	for a.clusterID == "" || a.clusterID[0] == '-' {
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		a.clusterID = base64.RawURLEncoding.EncodeToString(id[:])
+	}
+	files := map[string]string{
+		"ports":             fmt.Sprintln(a.opts.Port, a.opts.ControllerPort),
+		"server.properties": a.properties(),
+		"log4j2.properties": log4jConfig,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(a.path(name), []byte(text), 0o644); err != nil {
+			return err
+		}
+	}
+	args := append(a.javaArgs("-Xmx256m"), "kafka.tools.StorageTool", "format", "-t", a.clusterID, "-c", a.path("server.properties"))
+	if out, err := exec.CommandContext(ctx, "java", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("kafka: format storage: %w\n%s", err, out)
+	}
+	return a.Restart(ctx)
+}
+
+// pickPorts sets each port that is 0 to a free one; the picks differ.
+func pickPorts(ports ...*int) error {
+	for _, p := range ports {
+		if *p != 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer l.Close() // held until all are picked
+		*p = l.Addr().(*net.TCPAddr).Port
+	}
+	return nil
+}
+
+// Addr is the broker's client address, host:port.
+func (a *Apache) Addr() string { return "127.0.0.1:" + strconv.Itoa(a.opts.Port) }
+
+func (a *Apache) path(name string) string { return filepath.Join(a.opts.Dir, name) }
+
+// Restart stops the broker if it runs, starts it again with the same storage
+// and ports, and waits until it answers.
+func (a *Apache) Restart(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.stopLocked(); err != nil {
+		return err
+	}
+	for _, port := range []int{a.opts.Port, a.opts.ControllerPort} {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			return fmt.Errorf("kafka: port %d on 127.0.0.1 is taken", port)
+		}
+		_ = l.Close()
+	}
+	logFile, err := os.OpenFile(a.path("server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close() // the JVM has its own copy
+	logStart, _ := logFile.Seek(0, io.SeekEnd)
+	// C1 only and the serial collector: a local broker does not live long
+	// enough for C2 to pay, and on 2 shared cores this halves its CPU time.
+	args := append(a.javaArgs("-Xms256m", "-Xmx768m", "-XX:+ExitOnOutOfMemoryError"), "kafka.Kafka", a.path("server.properties"))
+	cmd := exec.Command("java", args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = a.opts.Dir, logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if a.opts.Detach {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("kafka: start java: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	a.cmd, a.done = cmd, done
+
+	began := time.Now()
+	_, err = backoff.Retry(ctx, func() (struct{}, error) {
+		select {
+		case <-done:
+			return struct{}{}, backoff.Permanent(errors.New("java exited"))
+		default:
+		}
+		id, err := clusterID(ctx, a.Addr())
+		if err == nil && id != a.clusterID {
+			err = backoff.Permanent(fmt.Errorf("%s answers as cluster %s, not ours (%s)", a.Addr(), id, a.clusterID))
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond,
+		RandomizationFactor: 0.2, Multiplier: 1.5, MaxInterval: time.Second}),
+		backoff.WithMaxElapsedTime(2*time.Minute),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			a.log.Debug("waiting for Apache Kafka", "addr", a.Addr(), "retry_in", wait, "err", err)
+		}))
+	if err != nil {
+		_ = a.stopLocked()
+		return fmt.Errorf("kafka on %s did not start: %w\n%s", a.Addr(), err, tail(a.path("server.log"), logStart))
+	}
+	a.log.Info("Apache Kafka is up", "addr", a.Addr(), "took", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// Stop shuts the broker down (SIGTERM, then SIGKILL after 30 s) and removes
+// a temporary data directory.
+func (a *Apache) Stop() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	err := a.stopLocked()
+	if a.temporary {
+		err = errors.Join(err, os.RemoveAll(a.opts.Dir))
+	}
+	return err
+}
+
+func (a *Apache) stopLocked() error {
+	if a.cmd == nil {
+		return nil
+	}
+	cmd, done := a.cmd, a.done
+	a.cmd = nil
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		return errors.New("kafka: no shutdown within 30 s of SIGTERM; killed")
+	}
+}
+
+// ApachePID is the process that runs the broker of dir, or 0. Kafka holds a
+// POSIX lock on the .lock file of its log directory while it runs, and the
+// kernel names the holder: no pid file can go stale.
+func ApachePID(dir string) int {
+	f, err := os.Open(filepath.Join(dir, "kafka-logs", ".lock"))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK}
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_GETLK, &lk); err != nil || lk.Type == syscall.F_UNLCK {
+		return 0
+	}
+	return int(lk.Pid)
+}
+
+// StopApache stops the broker of dir that another process started (with
+// Detach): SIGTERM, and SIGKILL if it still runs after 30 s.
+func StopApache(ctx context.Context, dir string, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pid := ApachePID(dir)
+	if pid <= 0 {
+		return nil
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		if ApachePID(dir) == pid {
+			return struct{}{}, errors.New("still running")
+		}
+		return struct{}{}, nil
+	}, backoff.WithBackOff(backoff.NewConstantBackOff(250*time.Millisecond)),
+		backoff.WithMaxElapsedTime(30*time.Second),
+		backoff.WithNotify(func(_ error, wait time.Duration) {
+			log.Debug("waiting for Apache Kafka to stop", "pid", pid, "retry_in", wait)
+		}))
+	if err != nil {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		return fmt.Errorf("kafka (pid %d): no shutdown within 30 s of SIGTERM; killed", pid)
+	}
+	return nil
+}
+
+// clusterID asks the broker at addr for the cluster it belongs to; it
+// answers once it has registered and serves clients.
+func clusterID(ctx context.Context, addr string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	cfg := config("kafkatest-probe")
+	cfg.Net.DialTimeout, cfg.Net.ReadTimeout = time.Second, 3*time.Second
+	b := sarama.NewBroker(addr)
+	if err := b.Open(cfg); err != nil {
+		return "", err
+	}
+	defer b.Close()
+	resp, err := b.GetMetadata(sarama.NewMetadataRequest(cfg.Version, nil))
+	switch {
+	case err != nil:
+		return "", err
+	case len(resp.Brokers) == 0 || resp.ClusterID == nil:
+		return "", errors.New("no broker registered yet")
+	}
+	return *resp.ClusterID, nil
+}
+
+func (a *Apache) javaArgs(opts ...string) []string {
+	return append(opts, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
+		"-Dlog4j2.configurationFile="+a.path("log4j2.properties"), "-cp", a.classpath)
+}
+
+// properties configure one node that is broker and controller, with every
+// internal topic on one replica.
+func (a *Apache) properties() string {
+	ctrl := "127.0.0.1:" + strconv.Itoa(a.opts.ControllerPort)
+	return strings.Join([]string{
+		"process.roles=broker,controller",
+		"node.id=1",
+		"controller.quorum.voters=1@" + ctrl,
+		"listeners=PLAINTEXT://" + a.Addr() + ",CONTROLLER://" + ctrl,
+		"advertised.listeners=PLAINTEXT://" + a.Addr(),
+		"controller.listener.names=CONTROLLER",
+		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+		"log.dirs=" + a.path("kafka-logs"),
+		"num.partitions=3",
+		"auto.create.topics.enable=false",
+		"offsets.topic.replication.factor=1",
+		"transaction.state.log.replication.factor=1",
+		"transaction.state.log.min.isr=1",
+		"share.coordinator.state.topic.replication.factor=1",
+		"share.coordinator.state.topic.min.isr=1",
+		"group.initial.rebalance.delay.ms=0",
+	}, "\n") + "\n"
+}
+
+// log4jConfig sends Kafka's INFO lines and everyone's warnings to the
+// console; without a configuration log4j2 logs errors only.
+const log4jConfig = `rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = STDOUT
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+logger.kafka.name = kafka
+logger.kafka.level = info
+`
+
+// classpath resolves the jars that pom names with Maven, once per version of
+// pom: the class path is kept in the user's cache folder, and the jars in the
+// local Maven repository.
+func classpath(ctx context.Context, log *slog.Logger) (string, error) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(pom)
+	dir := filepath.Join(cache, "orders-kafka", hex.EncodeToString(sum[:6]))
+	if cp, err := os.ReadFile(filepath.Join(dir, "classpath")); err == nil && jarsExist(string(cp)) {
+		return string(cp), nil
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		return "", errors.New("kafka: java not found (Kafka 4 needs Java 17+: apt-get install openjdk-17-jre-headless)")
+	}
+	if _, err := exec.LookPath("mvn"); err != nil {
+		return "", errors.New("kafka: mvn not found, needed once to fetch the jars (apt-get install maven)")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pom.xml"), pom, 0o644); err != nil {
+		return "", err
+	}
+	began := time.Now()
+	log.Info("fetching the Apache Kafka jars with Maven", "pom", filepath.Join(dir, "pom.xml"))
+	out, err := exec.CommandContext(ctx, "mvn", "-B", "-q", "-Dstyle.color=never", "-f", filepath.Join(dir, "pom.xml"),
+		"org.apache.maven.plugins:maven-dependency-plugin:3.8.1:build-classpath").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("kafka: fetch the jars with Maven: %w\n%s", err, out)
+	}
+	cp, err := os.ReadFile(filepath.Join(dir, "classpath"))
+	if err != nil || !jarsExist(string(cp)) {
+		return "", fmt.Errorf("kafka: Maven wrote no class path to %s", dir)
+	}
+	log.Info("fetched the Apache Kafka jars", "took", time.Since(began).Round(time.Second))
+	return string(cp), nil
+}
+
+func jarsExist(cp string) bool {
+	jars := filepath.SplitList(strings.TrimSpace(cp))
+	for _, jar := range jars {
+		if _, err := os.Stat(jar); err != nil {
+			return false
+		}
+	}
+	return len(jars) > 0
+}
+
+// tail is the last lines of what path holds from offset on.
+func tail(path string, offset int64) string {
+	b, _ := os.ReadFile(path)
+	b = b[min(offset, int64(len(b))):]
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-20):], "\n")
+}
