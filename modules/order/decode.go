@@ -38,9 +38,13 @@ func Parse(raw []byte) (Parsed, error) { return DefaultRules().Parse(raw) }
 // Parse decodes one message and validates it by r. A *RejectError says why
 // the message can never be stored; its Kind is KindDecode or KindValidation.
 func (r Rules) Parse(raw []byte) (Parsed, error) {
-	o, dateProblem, err := decode(raw)
-	if err != nil {
-		return Parsed{}, err
+	o, ok := fastDecode(raw)
+	var dateProblem *FieldError
+	if !ok {
+		var err error
+		if o, dateProblem, err = decode(raw); err != nil {
+			return Parsed{}, err
+		}
 	}
 	if verr := validate(&o, dateProblem, r); verr != nil {
 		return Parsed{}, verr
