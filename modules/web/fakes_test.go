@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -128,3 +129,5 @@ func (p *fakeParked) ListParked(_ context.Context, limit int, cursor string) (or
 	}
 	return page, nil
 }
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
