@@ -13,7 +13,7 @@ import (
 // another origin. htmx.min.js and sse.js are htmx 2 and its SSE extension,
 // copied from their npm packages (see static/VERSIONS).
 //
-//go:embed static/*.css static/*.js
+//go:embed static/*.css static/*.js static/*.svg
 var static embed.FS
 
 func staticFile(c *fiber.Ctx) error {
