@@ -95,7 +95,7 @@ func filterFrom(c *fiber.Ctx) (order.Filter, error) {
 	args := c.Context().QueryArgs()
 	for _, fl := range fields {
 		v := strings.TrimSpace(string(args.Peek(fl.name)))
-		if len(v) > maxFilterLen || !utf8.ValidString(v) {
+		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxFilterLen {
 			return f, badParam(fl.name, fmt.Sprintf("want at most %d characters of UTF-8 text", maxFilterLen))
 		}
 		*fl.dst = v
@@ -200,7 +200,7 @@ func (h *handlers) listParked(c *fiber.Ctx) (parkedPage, error) {
 		return parkedPage{}, err
 	}
 	cursor := string(c.Context().QueryArgs().Peek("cursor"))
-	if len(cursor) > maxCursorLen {
+	if utf8.RuneCountInString(cursor) > maxCursorLen {
 		return parkedPage{}, badParam("cursor", "not a cursor this service gave; start again without it")
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), lookupTimeout)

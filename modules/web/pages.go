@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
@@ -54,7 +55,7 @@ func (h *handlers) searchBox(c *fiber.Ctx, typed string) error {
 	if text == "" {
 		return &badRequest{heading: "Missing order uid", detail: "OrderUID is empty", typed: typed}
 	}
-	if len(text) > maxFilterLen {
+	if utf8.RuneCountInString(text) > maxFilterLen {
 		return &badRequest{
 			heading: "Search text too long",
 			detail:  fmt.Sprintf("search for at most %d characters", maxFilterLen),
