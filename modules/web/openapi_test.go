@@ -129,6 +129,7 @@ func TestOpenAPIAnswers(t *testing.T) {
 		{"/api/getOrder?OrderUID=" + unknownUID, true, 404},
 		{"/api/getOrder?OrderUID=" + storeDown, true, 500},
 		{"/api/getOrder?OrderUID=a%20b", false, 400},
+		{"/api/getOrder", false, 400},
 		{"/api/orders/" + cachedUID, true, 200},
 		{"/api/orders/" + unknownUID, true, 404},
 		{"/api/orders/" + strings.Repeat("a", 65), false, 400},

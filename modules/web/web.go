@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -146,6 +147,9 @@ func NewApp(cfg Config, d Deps) *fiber.App {
 		TrustedProxies:          cfg.TrustedProxies,
 		ProxyHeader:             fiber.HeaderXForwardedFor,
 		EnableIPValidation:      true,
+		// Known to the router, so that QUERY (RFC draft) gets 405 with Allow
+		// like any other method a route does not serve, not fasthttp's 400.
+		RequestMethods: append(slices.Clone(fiber.DefaultMethods), "QUERY"),
 	})
 
 	app.Use(securityHeaders)

@@ -302,6 +302,7 @@ func TestRoutes(t *testing.T) {
 		// API misc
 		{"api unknown route", get("/api/nope"), 404, typeProblem},
 		{"api wrong method", request{method: http.MethodPost, target: "/api/getOrder", body: "{}"}, 405, typeProblem},
+		{"api QUERY method", request{method: "QUERY", target: "/api/orders/" + cachedUID}, 405, typeProblem},
 		{"api panic", get("/api/orders/" + panicUID), 500, typeProblem},
 
 		// Pages
