@@ -34,6 +34,11 @@ func (h *handlers) liveOrders(c *fiber.Ctx) error {
 	c.Set("X-Accel-Buffering", "no")
 	done := h.Done
 	ctx := c.UserContext()
+	// The server's write deadline is set once per answer; a stream that
+	// outlives it renews it before each write, so a reader that stops
+	// reading is still cut off within writeTimeout.
+	conn := c.Context().Conn()
+	renew := func() { _ = conn.SetWriteDeadline(time.Now().Add(writeTimeout)) }
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		tick := time.NewTicker(livePoll)
 		defer tick.Stop()
@@ -46,6 +51,7 @@ func (h *handlers) liveOrders(c *fiber.Ctx) error {
 				sig.WriteString(r.UID)
 				sig.WriteByte(' ')
 			}
+			renew()
 			if s := sig.String(); s != last {
 				last = s
 				if writeEvent(ctx, w, "orders", views.OrderRows(p, rows(recs, p.Lang))) != nil {

@@ -87,3 +87,42 @@ func TestLiveWithoutRecentIsNotFound(t *testing.T) {
 		t.Error("the home page connects to a stream that is not there")
 	}
 }
+
+// TestLiveStreamOutlivesTheWriteTimeout holds a stream open past the
+// server's write timeout: the stream renews the deadline, so it goes on.
+func TestLiveStreamOutlivesTheWriteTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes writeTimeout and more")
+	}
+	t.Parallel()
+	env := newTestEnv(t)
+	done := make(chan struct{})
+	env.deps.Done = done
+	env.app = env.newApp(Config{})
+	addr := listen(t, env.app)
+	t.Cleanup(func() { close(done) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout+10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/live/orders", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	readEvent(t, r)
+	start := time.Now()
+	for time.Since(start) < writeTimeout+2*time.Second {
+		if _, err := r.ReadString('\n'); err != nil {
+			t.Fatalf("stream ended after %v: %v", time.Since(start).Round(time.Second), err)
+		}
+	}
+	env.orders.put(withUID(t, "after-the-timeout", func(o *order.Order) { o.DateCreated = o.DateCreated.Add(time.Hour) }))
+	if _, data := readEvent(t, r); !strings.Contains(data, "after-the-timeout") {
+		t.Errorf("no new order on the stream after the write timeout: %.200s", data)
+	}
+}

@@ -107,9 +107,9 @@ func AsCheck(f any) any {
 // so they are not settings; the rate limit depends on the traffic and is.
 const (
 	readTimeout = 10 * time.Second
-	// writeTimeout is zero so that the live stream of new orders may stay
-	// open; every other answer is bounded by lookupTimeout.
-	writeTimeout = 0
+	// writeTimeout bounds writing one answer; the live stream renews it for
+	// each event it writes.
+	writeTimeout = 10 * time.Second
 	idleTimeout  = 60 * time.Second
 	bodyLimit    = 64 << 10
 	// headerLimit bounds the request line and headers together: fasthttp
