@@ -103,6 +103,15 @@ func TestBrowser(t *testing.T) {
 	env := newTestEnv(t)
 	delete(env.orders.records, xssUID)
 	demoOrders(t, env)
+	parkedAt := time.Date(2026, 11, 30, 8, 15, 0, 0, time.UTC)
+	env.deps.Parked.(*fakeParked).items = []order.Parked{
+		{Kind: order.KindValidation, Reason: "items[0].total_price: 3000 is not price 4530 less 30% (3171)", Topic: "orders", Partition: 1, Offset: 48213, Time: parkedAt,
+			Key: []byte("demo-bad-01"), Body: []byte(`{"order_uid":"demo-bad-01","items":[{"price":4530,"sale":30,"total_price":3000}], "note":"<script>alert(1)</script>"}`)},
+		{Kind: order.KindDecode, Reason: "not JSON: invalid character 'o' in literal null", Topic: "orders", Partition: 0, Offset: 977, Time: parkedAt.Add(-time.Hour),
+			Key: []byte("k-2"), Body: []byte("not json at all")},
+		{Kind: order.KindConflict, Reason: "a different order is stored under uid demo-00-7f3a9c", Topic: "orders", Partition: 2, Offset: 12, Time: parkedAt.Add(-2 * time.Hour),
+			Key: []byte("demo-00-7f3a9c"), Body: []byte(strings.Repeat(`{"order_uid":"demo-00-7f3a9c"} `, 100))},
+	}
 	done := make(chan struct{})
 	env.deps.Done = done
 	env.app = env.newApp(Config{})
@@ -281,6 +290,20 @@ func TestBrowser(t *testing.T) {
 			fitsWidth(fmt.Sprintf("not found at %d", w))
 			shot(fmt.Sprintf("notfound-%d", w))
 		}
+	})
+
+	t.Run("parked messages", func(t *testing.T) {
+		do("open dlq", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/dlq"), chromedp.WaitVisible(chromedp.CSS(`.parked li`)))
+		if n := eval(`String(document.querySelectorAll(".parked li").length)`); n != "3" {
+			t.Errorf("%s parked messages shown, want 3", n)
+		}
+		if n := eval(`String(document.querySelectorAll("main script").length)`); n != "0" {
+			t.Error("a parked body became a script")
+		}
+		fitsWidth("dlq at 1280")
+		shot("dlq-1280")
+		do("narrow dlq", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/dlq"), chromedp.WaitVisible(chromedp.CSS(`.parked li`)))
+		fitsWidth("dlq at 390")
 	})
 
 	t.Run("switch language keeps the page", func(t *testing.T) {
