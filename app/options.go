@@ -48,10 +48,12 @@ func Options(cfg config.Config) fx.Option {
 			fx.Invoke(warm),
 		),
 		fx.Provide(webConfig, webObserver, webMetrics),
-		// TODO(lead): provide web.Searcher ((*postgres.Store).Search), web.Recent
-		// ((*cache.Cache).Newest) and web.ParkedLister (kafka ListParked) once
-		// they exist; until then /api/orders and /api/dlq answer 503 and the
-		// home list is empty.
+		// TODO(lead): once they exist, provide
+		//   func(s *postgres.Store) web.Searcher { return s }   // Search
+		//   func(c *cache.Cache) web.Recent { return c }        // Newest
+		//   func(p *kafka.Parked) web.ParkedLister { return p } // ListParked
+		// Until then /api/orders and /api/dlq answer 503, the home list is
+		// empty and the search box finds by uid only.
 		web.Module,
 		kafka.Module,
 	)

@@ -25,7 +25,9 @@ const defaultListLimit = 20
 const maxFilterLen = 128
 
 // ErrBadCursor is what a ParkedLister wraps when the cursor it is given is not
-// one it made; web answers 400 naming the cursor.
+// one it made; web answers 400 naming the cursor. Once modules/order declares
+// its own sentinel (order.ErrBadCursor), this becomes that value, so listers
+// in other modules need not import web.
 var ErrBadCursor = errors.New("bad cursor")
 
 // errUnavailable is a route whose backing part app did not provide.
