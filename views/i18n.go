@@ -82,6 +82,10 @@ var ru = map[string]string{
 	"Something went wrong": "Что-то пошло не так",
 	"Skip to content":      "К содержимому",
 	"Language":             "Язык",
+	"Malformed order uid":  "Неверный uid заказа",
+	"Missing order uid":    "Не указан uid заказа",
+	"Search text too long": "Слишком длинный запрос",
+	"Clipped":              "Обрезано",
 }
 
 // T is phrase in lang.

@@ -41,12 +41,10 @@ type HomeView struct {
 	LiveSrc string
 }
 
-// ResultsView is a search that matched several orders.
+// ResultsView is a search that matched several orders, the newest first.
 type ResultsView struct {
 	Page
 	Orders []OrderRow
-	// More links to the next page of matches when there are more.
-	MoreHref string
 }
 
 // OrderView is one order, every value already formatted for display.
