@@ -219,6 +219,12 @@ func TestBrowser(t *testing.T) {
 			o.DateCreated = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 		}))
 		do("see it arrive", chromedp.WaitVisible(chromedp.CSS(`#recent a[href="/orders/arrived-live-01"]`)))
+		// The swapped-in rows get the viewer's times too.
+		do("localised", chromedp.Sleep(200*time.Millisecond))
+		if got := eval(`String(document.querySelectorAll("#recent tr").length === document.querySelectorAll("#recent .local-time").length)`); got != "true" {
+			t.Errorf("rows swapped in live lack local times: %s rows, %s local times",
+				eval(`String(document.querySelectorAll("#recent tr").length)`), eval(`String(document.querySelectorAll("#recent .local-time").length)`))
+		}
 		delete(env.orders.records, "arrived-live-01")
 	})
 
