@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
 	"github.com/marketplace/orders/modules/cache"
@@ -57,10 +58,30 @@ func Options(cfg config.Config) fx.Option {
 			),
 			fx.Invoke(warm, gauges),
 		),
+		fx.Provide(
+			webConfig, webObserver, webMetrics,
+			func(c *cache.Cache) web.Recent { return c },
+			func(p *kafka.Parked) web.ParkedLister { return p },
+		),
 		web.Module,
 		kafka.Module,
 	)
 }
+
+// webConfig hands web its slice of the configuration.
+func webConfig(cfg config.Config) web.Config {
+	return web.Config{
+		Addr:           cfg.HTTP.Addr,
+		RateLimit:      cfg.HTTP.RateLimit,
+		RateWindow:     cfg.HTTP.RateWindow,
+		TrustedProxies: cfg.HTTP.TrustedProxies,
+		BasicAuthUsers: cfg.HTTP.BasicAuthUsers,
+	}
+}
+
+func webObserver(m *metrics.Metrics) web.Observer { return m }
+
+func webMetrics(m *metrics.Metrics) prometheus.Gatherer { return m.Registry }
 
 // warm fills the cache from the database before the HTTP port opens.
 func warm(lc fx.Lifecycle, svc *order.Service, log *slog.Logger) {

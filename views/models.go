@@ -4,31 +4,78 @@
 // every value, so order data is never trusted as markup.
 package views
 
-// SearchView is the bare search page.
-type SearchView struct {
+// Page is what every page shares: its language, the link to the same page
+// in the other language, and what the search box holds.
+type Page struct {
+	Lang string // LangEN or LangRU
+	// SwitchHref is this page in the other language; SwitchLabel names it
+	// in that language.
+	SwitchHref  string
+	SwitchLabel string
+	SwitchLang  string
 	// Query refills the search box.
 	Query string
 }
 
+// OrderRow is one order in a list: enough to recognise it, a link to all.
+type OrderRow struct {
+	UID         string
+	Href        string
+	Created     string
+	CreatedISO  string
+	Customer    string
+	Amount      string
+	Items       string
+	TrackNumber string
+}
+
+// HomeView is the landing page: the search box and the newest orders.
+type HomeView struct {
+	Page
+	Orders []OrderRow
+	// ExampleUID and ExampleHref point at the reference order when the list
+	// is empty, so a new user has something to click.
+	ExampleUID  string
+	ExampleHref string
+	// LiveSrc is the event stream that refreshes the list; empty for none.
+	LiveSrc string
+}
+
+// ResultsView is a search that matched several orders, the newest first.
+type ResultsView struct {
+	Page
+	Orders []OrderRow
+}
+
 // OrderView is one order, every value already formatted for display.
 type OrderView struct {
-	UID             string
-	TrackNumber     string
-	Entry           string
-	Created         string // for people, e.g. "2021-11-26 06:22:19 UTC"
-	CreatedISO      string // for the datetime attribute, RFC 3339
-	CustomerID      string
-	Locale          string
-	DeliveryService string
-	ShardKey        string
-	SmID            string
-	OofShard        string
+	Page
+	UID         string
+	TrackNumber string
+	Created     string // UTC, e.g. "2021-11-26 06:22:19 UTC"
+	CreatedISO  string // for the datetime attribute, RFC 3339
+	CustomerID  string
+	Amount      string
+	// Status is the order's status in words with its code, e.g.
+	// "Accepted (202)"; StatusClass picks its colour.
+	Status      string
+	StatusClass string
+	// SourceNote says quietly whether the cache or the database answered.
+	SourceNote string
 	// JSONHref links to the same order from the API.
 	JSONHref string
 
-	Delivery DeliveryView
-	Payment  PaymentView
-	Items    []ItemView
+	Delivery  DeliveryView
+	Payment   PaymentView
+	Items     []ItemView
+	ItemTotal string
+	Technical []Field
+}
+
+// Field is one labelled value.
+type Field struct {
+	Label string
+	Value string
 }
 
 // DeliveryView is where the order goes.
@@ -43,7 +90,7 @@ type DeliveryView struct {
 }
 
 // PaymentView is how the order was paid; amounts carry their currency,
-// e.g. "18.17 USD".
+// e.g. "1,018.17 USD".
 type PaymentView struct {
 	Transaction  string
 	RequestID    string
@@ -58,27 +105,45 @@ type PaymentView struct {
 	Amount       string
 }
 
-// ItemView is one row of the items table.
+// ItemView is one line of the order.
 type ItemView struct {
-	Name        string
-	Brand       string
-	Size        string
-	Price       string
-	Sale        string // e.g. "30%"
-	TotalPrice  string
-	ChrtID      string
-	NmID        string
-	Rid         string
-	TrackNumber string
-	Status      string
+	Name       string
+	Brand      string
+	Size       string
+	Price      string
+	Sale       string // e.g. "30%"
+	TotalPrice string
+	Status     string
+	// Technical are the ids a person rarely needs: chrt id, nm id, rid,
+	// track number.
+	Technical []Field
+}
+
+// ParkedView is the read-only list of parked (dead-letter) messages.
+type ParkedView struct {
+	Page
+	Messages []ParkedRow
+	// Unavailable says this server cannot list them.
+	Unavailable bool
+	MoreHref    string
+}
+
+// ParkedRow is one parked message; Body is clipped already.
+type ParkedRow struct {
+	Kind    string
+	Reason  string
+	Source  string // "orders / 2 @ 1234"
+	Time    string
+	TimeISO string
+	Key     string
+	Body    string
+	Clipped bool
 }
 
 // ErrorView is a page that could not show an order.
 type ErrorView struct {
+	Page
 	Status int
 	Title  string
 	Detail string
-	// Query is what the user typed, put back into the search box so they can
-	// correct it.
-	Query string
 }

@@ -61,10 +61,16 @@ func assertSearchForm(t *testing.T, doc *goquery.Document, wantValue string) {
 }
 
 // assertNoActiveContent checks the pages need nothing the Content-Security-
-// Policy forbids, and that no value turned into markup.
+// Policy forbids, and that no value turned into markup: scripts only from
+// the app's own files, no inline script or style.
 func assertNoActiveContent(t *testing.T, doc *goquery.Document) {
 	t.Helper()
-	for _, sel := range []string{"script", "style", "[style]", "iframe", "[onclick]", "[onerror]"} {
+	doc.Find("script").Each(func(_ int, s *goquery.Selection) {
+		if src, _ := s.Attr("src"); !strings.HasPrefix(src, "/static/") || s.Text() != "" {
+			t.Errorf("script src %q text %q is not one of the app's own files", src, s.Text())
+		}
+	})
+	for _, sel := range []string{"style", "[style]", "iframe", "[onclick]", "[onerror]"} {
 		if n := doc.Find(sel).Length(); n != 0 {
 			t.Errorf("%d %s in the page, want none", n, sel)
 		}
@@ -74,20 +80,23 @@ func assertNoActiveContent(t *testing.T, doc *goquery.Document) {
 	}
 }
 
+func en(query string) Page {
+	return Page{Lang: LangEN, Query: query, SwitchHref: "/?lang=ru", SwitchLabel: "Русский", SwitchLang: LangRU}
+}
+
 func sampleOrder() OrderView {
 	return OrderView{
-		UID:             "b563feb7b2b84b6test",
-		TrackNumber:     "WBILMTESTTRACK",
-		Entry:           "WBIL",
-		Created:         "2021-11-26 06:22:19 UTC",
-		CreatedISO:      "2021-11-26T06:22:19Z",
-		CustomerID:      "test",
-		Locale:          "en",
-		DeliveryService: "meest",
-		ShardKey:        "9",
-		SmID:            "99",
-		OofShard:        "1",
-		JSONHref:        "/api/orders/b563feb7b2b84b6test",
+		Page:        en("b563feb7b2b84b6test"),
+		UID:         "b563feb7b2b84b6test",
+		TrackNumber: "WBILMTESTTRACK",
+		Created:     "2021-11-26 06:22:19 UTC",
+		CreatedISO:  "2021-11-26T06:22:19Z",
+		CustomerID:  "test",
+		Amount:      "18.17 USD",
+		Status:      "Accepted (202)",
+		StatusClass: "status-ok",
+		SourceNote:  "Served from the cache",
+		JSONHref:    "/api/orders/b563feb7b2b84b6test",
 		Delivery: DeliveryView{
 			Name:    "Test Testov",
 			Phone:   "+9720000000",
@@ -111,15 +120,19 @@ func sampleOrder() OrderView {
 		},
 		Items: []ItemView{
 			{Name: xss, Brand: "Vivienne Sabo", Size: "0", Price: "4.53 USD", Sale: "30%", TotalPrice: "3.17 USD",
-				ChrtID: "9934930", NmID: "2389212", Rid: "ab4219087a764ae0btest", TrackNumber: "WBILMTESTTRACK", Status: "202"},
+				Status: "Accepted (202)", Technical: []Field{{"nm id", "2389212"}, {"chrt id", "9934930"}}},
 			{Name: "Lipstick", Brand: "Sabo", Size: "M", Price: "1.00 USD", Sale: "0%", TotalPrice: "1.00 USD",
-				ChrtID: "1", NmID: "2", Rid: "r2", TrackNumber: "WBILMTESTTRACK", Status: "202"},
+				Status: "Accepted (202)", Technical: []Field{{"nm id", "2"}}},
 		},
+		ItemTotal: "4.17 USD",
+		Technical: []Field{{"Shard key", "9"}, {"SM id", "99"}, {"OOF shard", "1"}, {"Internal signature", xss}},
 	}
 }
 
-func TestSearchPage(t *testing.T) {
-	doc := renderDoc(t, SearchPage(SearchView{Query: `"><b>x</b>`}))
+func TestHomePage(t *testing.T) {
+	rows := []OrderRow{{UID: "a", Href: "/orders/a", Created: "2021-11-26 06:22:19 UTC", CreatedISO: "2021-11-26T06:22:19Z",
+		Customer: xss, Amount: "1.00 USD", Items: "2", TrackNumber: "T"}}
+	doc := renderDoc(t, HomePage(HomeView{Page: en(`"><b>x</b>`), Orders: rows, LiveSrc: "/live/orders"}))
 	assertSearchForm(t, doc, `"><b>x</b>`)
 	assertNoActiveContent(t, doc)
 	if n := doc.Find("b").Length(); n != 0 {
@@ -127,6 +140,22 @@ func TestSearchPage(t *testing.T) {
 	}
 	if got := doc.Find("title").Text(); !strings.Contains(got, "Find an order") {
 		t.Errorf("title = %q", got)
+	}
+	if href, _ := doc.Find("#recent tr a").Attr("href"); href != "/orders/a" {
+		t.Errorf("row link = %q", href)
+	}
+	if got := doc.Find("#recent td").Eq(2).Text(); got != xss {
+		t.Errorf("customer = %q, want it as text", got)
+	}
+	if n := doc.Find(`script[src="/static/htmx.min.js"]`).Length(); n != 1 {
+		t.Errorf("%d htmx scripts with a live source, want 1", n)
+	}
+	doc = renderDoc(t, HomePage(HomeView{Page: en(""), ExampleUID: "ex", ExampleHref: "/orders/ex"}))
+	if href, _ := doc.Find("#example a").Attr("href"); href != "/orders/ex" {
+		t.Errorf("example link = %q", href)
+	}
+	if n := doc.Find(`script[src="/static/htmx.min.js"]`).Length(); n != 0 {
+		t.Errorf("htmx loaded with no live source")
 	}
 }
 
@@ -143,10 +172,10 @@ func TestOrderPage(t *testing.T) {
 		section, label, want string
 	}{
 		{"summary", "Track number", "WBILMTESTTRACK"},
-		{"summary", "Entry", "WBIL"},
 		{"summary", "Created", "2021-11-26 06:22:19 UTC"},
 		{"summary", "Customer", "test"},
-		{"summary", "Delivery service", "meest"},
+		{"summary", "Amount", "18.17 USD"},
+		{"summary", "Status", "Accepted (202)"},
 		{"delivery", "Name", "Test Testov"},
 		{"delivery", "Phone", "+9720000000"},
 		{"delivery", "Address", xss},
@@ -156,28 +185,47 @@ func TestOrderPage(t *testing.T) {
 		{"payment", "Amount", "18.17 USD"},
 		{"payment", "Delivery cost", "15.00 USD"},
 		{"payment", "Goods total", "3.17 USD"},
+		{"technical", "Shard key", "9"},
+		{"technical", "Internal signature", xss},
 	}
 	for _, tt := range tests {
 		if got := shown(t, doc, tt.section, tt.label); got != tt.want {
 			t.Errorf("%s / %s = %q, want %q", tt.section, tt.label, got, tt.want)
 		}
 	}
+	if doc.Find("details#technical").Length() != 1 {
+		t.Error("technical fields are not in a details element")
+	}
 	if dt, _ := doc.Find("#summary time").Attr("datetime"); dt != v.CreatedISO {
 		t.Errorf("created datetime = %q, want %q", dt, v.CreatedISO)
 	}
-	if href, _ := doc.Find(`#summary a`).Attr("href"); href != v.JSONHref {
+	if href, _ := doc.Find(`.order-foot a`).Attr("href"); href != v.JSONHref {
 		t.Errorf("JSON link = %q, want %q", href, v.JSONHref)
+	}
+	if got := doc.Find("#source").Text(); got != v.SourceNote {
+		t.Errorf("source note = %q", got)
 	}
 
 	rows := doc.Find("#items tbody tr")
 	if rows.Length() != len(v.Items) {
 		t.Fatalf("%d item rows, want %d", rows.Length(), len(v.Items))
 	}
-	first := rows.First().Find("td")
-	for i, want := range []string{xss, "Vivienne Sabo", "0", "4.53 USD", "30%", "3.17 USD", "2389212", "9934930"} {
-		if got := strings.TrimSpace(first.Eq(i).Text()); got != want {
-			t.Errorf("item 0 column %d = %q, want %q", i, got, want)
+	first := rows.First()
+	if got := first.Find(".item-name").Text(); got != xss {
+		t.Errorf("item name = %q", got)
+	}
+	cells := first.Children()
+	for i, want := range []string{"0", "4.53 USD", "30%", "3.17 USD", "Accepted (202)"} {
+		if got := strings.TrimSpace(cells.Eq(i + 1).Text()); got != want {
+			t.Errorf("item 0 column %d = %q, want %q", i+1, got, want)
 		}
+	}
+	// Narrow screens show each cell as a labelled line of a card.
+	if label, _ := cells.Eq(1).Attr("data-label"); label != "Size" {
+		t.Errorf("cell label = %q", label)
+	}
+	if got := doc.Find("#items-total").Text(); got != v.ItemTotal {
+		t.Errorf("items total = %q", got)
 	}
 	// Sections hold their own values only: the delivery address is not in
 	// the payment section.
@@ -186,13 +234,44 @@ func TestOrderPage(t *testing.T) {
 	}
 }
 
+func TestOrderPageInRussian(t *testing.T) {
+	v := sampleOrder()
+	v.Page = Page{Lang: LangRU, SwitchHref: "/orders/x?lang=en", SwitchLabel: "English", SwitchLang: LangEN}
+	doc := renderDoc(t, OrderPage(v))
+	if lang, _ := doc.Find("html").Attr("lang"); lang != LangRU {
+		t.Errorf("lang = %q", lang)
+	}
+	if got := shown(t, doc, "delivery", "Адрес"); got != xss {
+		t.Errorf("address = %q", got)
+	}
+	if href, _ := doc.Find("a.lang").Attr("href"); href != "/orders/x?lang=en" {
+		t.Errorf("switch = %q", href)
+	}
+}
+
+func TestParkedPage(t *testing.T) {
+	v := ParkedView{Page: en(""), Messages: []ParkedRow{{Kind: "decode", Reason: "not JSON", Source: "orders / 1 @ 5",
+		Time: "2021-11-26 06:22:19 UTC", TimeISO: "2021-11-26T06:22:19Z", Key: "k", Body: xss}}, MoreHref: "/dlq?cursor=c"}
+	doc := renderDoc(t, ParkedPage(v))
+	assertNoActiveContent(t, doc)
+	if got := doc.Find(".parked pre.body").Text(); got != xss {
+		t.Errorf("body = %q", got)
+	}
+	if got := shown(t, doc, "parked", "Reason"); got != "not JSON" {
+		t.Errorf("reason = %q", got)
+	}
+	if href, _ := doc.Find(`a[rel="next"]`).Attr("href"); href != "/dlq?cursor=c" {
+		t.Errorf("next = %q", href)
+	}
+}
+
 func TestErrorPage(t *testing.T) {
 	tests := []struct {
 		name string
 		give ErrorView
 	}{
-		{"not found", ErrorView{Status: 404, Title: "Order not found", Detail: `no order with uid "nope"`, Query: "nope"}},
-		{"malformed", ErrorView{Status: 400, Title: "Malformed order uid", Detail: `malformed OrderUID "<x>"`, Query: xss}},
+		{"not found", ErrorView{Page: en("nope"), Status: 404, Title: "Order not found", Detail: `no order with uid "nope"`}},
+		{"malformed", ErrorView{Page: en(xss), Status: 400, Title: "Malformed order uid", Detail: `malformed OrderUID "<x>"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,6 +286,9 @@ func TestErrorPage(t *testing.T) {
 			}
 			if got := doc.Find("#error .status").Text(); !strings.Contains(got, strconv.Itoa(tt.give.Status)) {
 				t.Errorf("status line = %q, want it to name %d", got, tt.give.Status)
+			}
+			if href, _ := doc.Find("#error .next a").Attr("href"); href != "/" {
+				t.Errorf("next step = %q", href)
 			}
 		})
 	}

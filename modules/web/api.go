@@ -33,10 +33,11 @@ func (h *handlers) sendOrder(c *fiber.Ctx, uid string) error {
 	if err := checkUID(uid); err != nil {
 		return err
 	}
-	rec, err := h.lookup(c, uid)
+	rec, hit, err := h.lookup(c, uid)
 	if err != nil {
 		return err
 	}
+	c.Set("X-Source", source(hit))
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(rec.JSON)
 }

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,16 +17,13 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/marketplace/orders/modules/config"
 )
 
 // newLimitedEnv is newTestEnv with a rate limit of max requests per minute.
 func newLimitedEnv(t *testing.T, max int) *testEnv {
 	t.Helper()
 	env := newTestEnv(t)
-	env.app = NewApp(env.orders, env.m, nil, slog.New(slog.NewJSONHandler(env.logs, nil)),
-		Options{RateLimit: max, RateWindow: time.Minute})
+	env.app = env.newApp(Config{RateLimit: max, RateWindow: time.Minute})
 	return env
 }
 
@@ -111,9 +108,12 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 		})
 	}
 
-	// The policy forbids inline script and style outright, not merely by
-	// omission of a script-src that a later edit could add.
-	for _, unsafe := range []string{"'unsafe-inline'", "'unsafe-eval'", "script-src", "*"} {
+	// The policy forbids inline script and style outright: scripts only from
+	// the app's own files.
+	if !strings.Contains(contentSecurityPolicy, "script-src 'self';") {
+		t.Errorf("Content-Security-Policy allows more scripts than the app's own: %s", contentSecurityPolicy)
+	}
+	for _, unsafe := range []string{"'unsafe-inline'", "'unsafe-eval'", "*", "http:", "https:", "data:"} {
 		if strings.Contains(contentSecurityPolicy, unsafe) {
 			t.Errorf("Content-Security-Policy contains %s: %s", unsafe, contentSecurityPolicy)
 		}
@@ -364,11 +364,103 @@ func TestPanicIsLoggedOnce(t *testing.T) {
 	}
 }
 
-func TestOptionsFromConfig(t *testing.T) {
-	// A field left out here would turn the limit off without a word.
-	give := config.Config{HTTP: config.HTTP{Addr: ":1", RateLimit: 7, RateWindow: 3 * time.Second}}
-	want := Options{RateLimit: 7, RateWindow: 3 * time.Second}
-	if got := optionsFrom(give); got != want {
-		t.Errorf("optionsFrom(%+v) = %+v, want %+v", give.HTTP, got, want)
+// TestDefaultConfigServesManyReadsFromOneClient is issue 7's user: one
+// client reading 20,000 orders in a row on the default config gets no 429.
+func TestDefaultConfigServesManyReadsFromOneClient(t *testing.T) {
+	env := newTestEnv(t)
+	env.app = env.newApp(Config{RateWindow: time.Minute}) // RateLimit's default is 0
+	for i := range 20_000 {
+		resp, err := env.app.Test(httptest.NewRequest(http.MethodGet, "/api/orders/"+cachedUID, nil), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("read %d: status %d", i+1, resp.StatusCode)
+		}
+	}
+}
+
+// TestForwardedForOnlyFromTrustedProxies serves from real sockets: 127.0.0.1
+// is the trusted proxy, 127.0.0.2 a client that writes its own header.
+func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
+	const max = 2
+	env := newTestEnv(t)
+	env.app = env.newApp(Config{RateLimit: max, RateWindow: time.Minute, TrustedProxies: []string{"127.0.0.1/32"}})
+	addr := listen(t, env.app)
+	client := func(ip string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	}
+	proxy, direct := client("127.0.0.1"), client("127.0.0.2")
+	if _, err := direct.Get("http://" + addr + "/healthz"); err != nil {
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			t.Skipf("127.0.0.2 is not a local address here: %v", err)
+		}
+		t.Fatal(err)
+	}
+	status := func(c *http.Client, forwardedFor string) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+addr+"/api/orders/"+cachedUID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if forwardedFor != "" {
+			req.Header.Set("X-Forwarded-For", forwardedFor)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tests := []struct {
+		name   string
+		client *http.Client
+		xff    string
+		want   int
+	}{
+		// Untrusted peer: the header is ignored, each spoofed address
+		// spends the peer's own limit.
+		{"direct 1", direct, "198.51.100.1", 200},
+		{"direct 2", direct, "198.51.100.2", 200},
+		{"direct spoofing a third address", direct, "198.51.100.3", 429},
+		// Trusted proxy: the header names the client, each its own limit.
+		{"client A 1", proxy, "203.0.113.1", 200},
+		{"client A 2", proxy, "203.0.113.1", 200},
+		{"client A over the limit", proxy, "203.0.113.1", 429},
+		// What A wrote itself is left of what the proxy saw: still A.
+		{"client A writing another address", proxy, "203.0.113.77, 203.0.113.1", 429},
+		{"client B has its own limit", proxy, "203.0.113.2", 200},
+		{"client B behind a second trusted hop", proxy, "203.0.113.2, 127.0.0.1", 200},
+		{"client B over the limit", proxy, "203.0.113.2", 429},
+	}
+	for _, tt := range tests {
+		if got := status(tt.client, tt.xff); got != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestTrustedProxyPrefixes(t *testing.T) {
+	list := prefixes([]string{"10.0.0.0/8", "192.168.1.7", "::1", "not an address"})
+	tests := []struct {
+		give string
+		want bool
+	}{
+		{"10.1.2.3", true},
+		{"11.0.0.1", false},
+		{"192.168.1.7", true},
+		{"192.168.1.8", false},
+		{"::1", true},
+		{"::ffff:10.0.0.1", true},
+		{"garbage", false},
+	}
+	for _, tt := range tests {
+		if got := inPrefixes(tt.give, list); got != tt.want {
+			t.Errorf("inPrefixes(%q) = %v, want %v", tt.give, got, tt.want)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"net/http"
 
@@ -44,7 +43,7 @@ func (h *handlers) runChecks(ctx context.Context) map[string]string {
 	defer cancel()
 
 	var failed map[string]string
-	for _, chk := range h.checks {
+	for _, chk := range h.Checks {
 		err := chk.Run(checkCtx)
 		if err == nil {
 			continue
@@ -60,19 +59,7 @@ func (h *handlers) runChecks(ctx context.Context) map[string]string {
 			word = checkTimedOut
 		}
 		failed[chk.Name] = word
-		h.log.WarnContext(ctx, "readiness check failed", "check", chk.Name, "result", word, "err", err)
+		h.Log.WarnContext(ctx, "readiness check failed", "check", chk.Name, "result", word, "err", err)
 	}
 	return failed
-}
-
-// appCSS is the only stylesheet: pages link it because the Content-Security-
-// Policy forbids inline styles.
-//
-//go:embed static/app.css
-var appCSS string
-
-func staticCSS(c *fiber.Ctx) error {
-	c.Set(fiber.HeaderContentType, "text/css; charset=utf-8")
-	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
-	return c.SendString(appCSS)
 }

@@ -8,48 +8,77 @@ import (
 	"net"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
-	"github.com/marketplace/orders/modules/config"
 	"github.com/marketplace/orders/modules/order"
 )
 
-// Module serves the app on http.addr with the limits of config.HTTP. It reads
-// orders from *order.Service and gathers readiness checks from the
-// "readiness" value group (see AsCheck).
+// Module serves the app on Config.Addr. It needs from the graph: Config,
+// *order.Service, an Observer, a prometheus.Gatherer, a *slog.Logger and the
+// "readiness" value group (see AsCheck); a Searcher, a Recent and a
+// ParkedLister when provided.
 // The port opens in OnStart, so it opens only after the hooks of everything
 // the app depends on have run.
 var Module = fx.Module("web",
 	fx.Provide(
 		fx.Private,
 		func(s *order.Service) Orders { return s },
-		optionsFrom,
+		newStopping,
 	),
-	fx.Provide(fx.Annotate(NewApp, fx.ParamTags(``, ``, readinessGroup, ``, ``))),
+	fx.Provide(newFromGraph),
 	fx.Invoke(serve),
 )
 
-func optionsFrom(cfg config.Config) Options {
-	return Options{RateLimit: cfg.HTTP.RateLimit, RateWindow: cfg.HTTP.RateWindow}
+// stopping closes when the server begins to stop, ending live streams.
+type stopping chan struct{}
+
+func newStopping() stopping { return make(stopping) }
+
+type graphDeps struct {
+	fx.In
+	Config   Config
+	Orders   Orders
+	Observer Observer
+	Metrics  prometheus.Gatherer
+	Checks   []Check `group:"readiness"`
+	Log      *slog.Logger
+	Stopping stopping
+	Search   Searcher     `optional:"true"`
+	Recent   Recent       `optional:"true"`
+	Parked   ParkedLister `optional:"true"`
 }
 
-func serve(lc fx.Lifecycle, sd fx.Shutdowner, app *fiber.App, cfg config.Config, log *slog.Logger) {
+func newFromGraph(g graphDeps) *fiber.App {
+	return NewApp(g.Config, Deps{
+		Orders:   g.Orders,
+		Search:   g.Search,
+		Recent:   g.Recent,
+		Parked:   g.Parked,
+		Observer: g.Observer,
+		Metrics:  g.Metrics,
+		Checks:   g.Checks,
+		Log:      g.Log,
+		Done:     g.Stopping,
+	})
+}
+
+func serve(lc fx.Lifecycle, sd fx.Shutdowner, app *fiber.App, cfg Config, stop stopping, log *slog.Logger) {
 	done := make(chan struct{})
-	stopping := make(chan struct{})
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
 			// Listening here rather than in the goroutine makes a taken port
 			// fail the start instead of a log line after it.
-			ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+			ln, err := net.Listen("tcp", cfg.Addr)
 			if err != nil {
-				return fmt.Errorf("http listen on %s: %w", cfg.HTTP.Addr, err)
+				return fmt.Errorf("http listen on %s: %w", cfg.Addr, err)
 			}
 			log.Info("http listening", "addr", ln.Addr().String())
 			go func() {
 				defer close(done)
 				err := app.Listener(ln)
 				select {
-				case <-stopping:
+				case <-stop:
 				default:
 					if err == nil {
 						err = errors.New("server stopped unasked")
@@ -61,7 +90,7 @@ func serve(lc fx.Lifecycle, sd fx.Shutdowner, app *fiber.App, cfg config.Config,
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
-			close(stopping)
+			close(stop)
 			if err := app.ShutdownWithContext(ctx); err != nil {
 				return fmt.Errorf("http shutdown: %w", err)
 			}

@@ -15,10 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
-	"github.com/marketplace/orders/modules/config"
-	"github.com/marketplace/orders/modules/metrics"
 	"github.com/marketplace/orders/modules/order"
 	"github.com/marketplace/orders/modules/web"
 )
@@ -38,6 +37,10 @@ func (s memStore) Get(_ context.Context, uid string) (order.Record, error) {
 }
 
 func (s memStore) Newest(context.Context, int) ([]order.Record, error) { return nil, nil }
+
+type nopObserver struct{}
+
+func (nopObserver) Lookup(bool) {}
 
 type noCache struct{}
 
@@ -72,9 +75,10 @@ func options(t *testing.T, addr string) fx.Option {
 	store := memStore{records: map[string]order.Record{p.Order.OrderUID: p.Record()}}
 	return fx.Options(
 		fx.NopLogger,
-		fx.Supply(config.Config{HTTP: config.HTTP{Addr: addr}}),
+		fx.Supply(web.Config{Addr: addr}),
 		fx.Provide(quietLogger),
-		metrics.Module,
+		fx.Provide(func() web.Observer { return nopObserver{} }),
+		fx.Provide(func() prometheus.Gatherer { return prometheus.NewRegistry() }),
 		fx.Provide(func() *order.Service { return order.NewService(store, noCache{}) }),
 		fx.Provide(web.AsCheck(newDatabaseCheck), web.AsCheck(newMigratedCheck)),
 		web.Module,

@@ -1,12 +1,17 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
@@ -15,36 +20,154 @@ import (
 	"github.com/marketplace/orders/views"
 )
 
-// pageSearch is the search page, or, once the form is submitted, the answer
-// to it.
-func (h *handlers) pageSearch(c *fiber.Ctx) error {
+// recentCount is how many orders the home page lists.
+const recentCount = 20
+
+// ReferenceUID is the uid of the contract's reference order, offered as an
+// example while the list of recent orders is empty.
+const ReferenceUID = "b563feb7b2b84b6test"
+
+// maxMatchesShown is how many matches of one search the results page lists.
+const maxMatchesShown = 50
+
+// pageHome is the home page, or, once the form is submitted, the answer to
+// it.
+func (h *handlers) pageHome(c *fiber.Ctx) error {
 	if !c.Context().QueryArgs().Has(uidParam) {
-		// Nothing was asked, so there is nothing to refill the box with:
-		// SearchView.Query stays empty. A uid that was asked for, even an
-		// empty one, gets its answer, and an error page refills the box.
-		return render(c, http.StatusOK, views.SearchPage(views.SearchView{}))
+		v := views.HomeView{Page: pageOf(c, "")}
+		if h.Recent != nil {
+			v.Orders = rows(h.Recent.Newest(recentCount), v.Lang)
+			v.LiveSrc = "/live/orders"
+		}
+		if len(v.Orders) == 0 {
+			v.ExampleUID, v.ExampleHref = ReferenceUID, orderHref(ReferenceUID)
+		}
+		return render(c, http.StatusOK, views.HomePage(v))
 	}
-	// Taken as given, as the API does: " <uid>\n" is malformed on both.
-	return h.orderPage(c, c.Query(uidParam))
+	return h.searchBox(c, c.Query(uidParam))
+}
+
+// searchBox finds what the box was given: an order by uid, else orders by
+// track number, transaction, customer id or phone. One match is shown as its
+// page, several as a list.
+func (h *handlers) searchBox(c *fiber.Ctx, typed string) error {
+	text := strings.TrimSpace(typed)
+	if text == "" {
+		return &badRequest{heading: "Missing order uid", detail: "OrderUID is empty", typed: typed}
+	}
+	if utf8.RuneCountInString(text) > maxFilterLen {
+		return &badRequest{
+			heading: "Search text too long",
+			detail:  fmt.Sprintf("search for at most %d characters", maxFilterLen),
+			typed:   clip(text),
+		}
+	}
+	if order.ValidUID(text) {
+		rec, hit, err := h.lookup(c, text)
+		if err == nil {
+			return h.renderOrder(c, rec, hit, text)
+		}
+		if !errors.Is(err, order.ErrNotFound) || h.Search == nil {
+			return err
+		}
+	} else if h.Search == nil {
+		return checkUID(text)
+	}
+	found, err := h.findAll(c.UserContext(), text)
+	if err != nil {
+		return &lookupError{uid: text, err: err}
+	}
+	switch len(found) {
+	case 0:
+		return &lookupError{uid: text, err: order.ErrNotFound}
+	case 1:
+		if !order.ValidUID(text) {
+			// The search read the order from the database; the uid lookup
+			// that would have counted it did not run.
+			h.Observer.Lookup(false)
+		}
+		return h.renderOrder(c, found[0], false, text)
+	}
+	p := pageOf(c, text)
+	return render(c, http.StatusOK, views.ResultsPage(views.ResultsView{Page: p, Orders: rows(found, p.Lang)}))
+}
+
+// findAll searches each field for text and merges the matches, newest
+// first, at most maxMatchesShown of them.
+func (h *handlers) findAll(ctx context.Context, text string) ([]order.Record, error) {
+	filters := []order.Filter{
+		{TrackNumber: text}, {Transaction: text}, {CustomerID: text}, {Phone: text},
+	}
+	seen := map[string]bool{}
+	var found []order.Record
+	for _, f := range filters {
+		f.Limit = maxMatchesShown
+		page, err := h.search(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.Records {
+			if !seen[r.UID] {
+				seen[r.UID] = true
+				found = append(found, r)
+			}
+		}
+	}
+	slices.SortFunc(found, func(a, b order.Record) int {
+		if a.Newer(b) {
+			return -1
+		}
+		return 1
+	})
+	return found[:min(len(found), maxMatchesShown)], nil
 }
 
 func (h *handlers) pageOrder(c *fiber.Ctx) error {
-	return h.orderPage(c, c.Params("uid"))
-}
-
-func (h *handlers) orderPage(c *fiber.Ctx, uid string) error {
+	uid := c.Params("uid")
 	if err := checkUID(uid); err != nil {
 		return err
 	}
-	rec, err := h.lookup(c, uid)
+	rec, hit, err := h.lookup(c, uid)
 	if err != nil {
 		return err
 	}
+	return h.renderOrder(c, rec, hit, uid)
+}
+
+func (h *handlers) renderOrder(c *fiber.Ctx, rec order.Record, hit bool, query string) error {
 	var o order.Order
 	if err := json.Unmarshal(rec.JSON, &o); err != nil {
-		return fmt.Errorf("decode order %s: %w", uid, err)
+		return fmt.Errorf("decode order %s: %w", rec.UID, err)
 	}
-	return render(c, http.StatusOK, views.OrderPage(orderView(o)))
+	c.Set("X-Source", source(hit))
+	return render(c, http.StatusOK, views.OrderPage(orderView(o, pageOf(c, query), hit)))
+}
+
+func (h *handlers) pageParked(c *fiber.Ctx) error {
+	v := views.ParkedView{Page: pageOf(c, "")}
+	page, err := h.listParked(c)
+	switch {
+	case errors.Is(err, errUnavailable):
+		v.Unavailable = true
+	case err != nil:
+		return err
+	}
+	for _, m := range page.Messages {
+		v.Messages = append(v.Messages, views.ParkedRow{
+			Kind:    m.Kind,
+			Reason:  m.Reason,
+			Source:  fmt.Sprintf("%s / %d @ %d", m.Topic, m.Partition, m.Offset),
+			Time:    humanTime(m.Time),
+			TimeISO: isoTime(m.Time),
+			Key:     m.Key,
+			Body:    m.Body,
+			Clipped: m.Clipped,
+		})
+	}
+	if page.NextCursor != "" {
+		v.MoreHref = "/dlq?" + url.Values{"cursor": {page.NextCursor}}.Encode()
+	}
+	return render(c, http.StatusOK, views.ParkedPage(v))
 }
 
 // render writes a page; the status goes first because the body streams
@@ -55,23 +178,47 @@ func render(c *fiber.Ctx, status int, page templ.Component) error {
 	return page.Render(c.UserContext(), c.Response().BodyWriter())
 }
 
+func orderHref(uid string) string { return "/orders/" + url.PathEscape(uid) }
+
+// rows turns records into list rows; a record that does not decode (none
+// should: they were decoded once already) is left out rather than failing
+// the whole list.
+func rows(recs []order.Record, lang string) []views.OrderRow {
+	out := make([]views.OrderRow, 0, len(recs))
+	for _, r := range recs {
+		var o order.Order
+		if err := json.Unmarshal(r.JSON, &o); err != nil {
+			continue
+		}
+		out = append(out, views.OrderRow{
+			UID:         o.OrderUID,
+			Href:        orderHref(o.OrderUID),
+			Created:     humanTime(o.DateCreated),
+			CreatedISO:  isoTime(o.DateCreated),
+			Customer:    o.CustomerID,
+			Amount:      money(o.Payment.Amount, o.Payment.Currency, lang),
+			Items:       strconv.Itoa(len(o.Items)),
+			TrackNumber: o.TrackNumber,
+		})
+	}
+	return out
+}
+
 // orderView formats an order for people. Amounts are minor units of the
-// payment's currency; times are shown in UTC.
-func orderView(o order.Order) views.OrderView {
-	cur := o.Payment.Currency
+// payment's currency; times are shown in UTC (app.js adds the viewer's zone).
+func orderView(o order.Order, p views.Page, hit bool) views.OrderView {
+	cur, lang := o.Payment.Currency, p.Lang
+	m := func(minor int64) string { return money(minor, cur, lang) }
 	v := views.OrderView{
-		UID:             o.OrderUID,
-		TrackNumber:     o.TrackNumber,
-		Entry:           o.Entry,
-		Created:         humanTime(o.DateCreated),
-		CreatedISO:      isoTime(o.DateCreated),
-		CustomerID:      o.CustomerID,
-		Locale:          o.Locale,
-		DeliveryService: o.DeliveryService,
-		ShardKey:        o.ShardKey,
-		SmID:            strconv.FormatInt(o.SmID, 10),
-		OofShard:        o.OofShard,
-		JSONHref:        "/api/orders/" + url.PathEscape(o.OrderUID),
+		Page:        p,
+		UID:         o.OrderUID,
+		TrackNumber: o.TrackNumber,
+		Created:     humanTime(o.DateCreated),
+		CreatedISO:  isoTime(o.DateCreated),
+		CustomerID:  o.CustomerID,
+		Amount:      m(o.Payment.Amount),
+		SourceNote:  views.T(lang, "Served from the database"),
+		JSONHref:    "/api/orders/" + url.PathEscape(o.OrderUID),
 		Delivery: views.DeliveryView{
 			Name:    o.Delivery.Name,
 			Phone:   o.Delivery.Phone,
@@ -87,33 +234,82 @@ func orderView(o order.Order) views.OrderView {
 			Provider:     o.Payment.Provider,
 			Bank:         o.Payment.Bank,
 			Currency:     cur,
-			GoodsTotal:   money(o.Payment.GoodsTotal, cur),
-			DeliveryCost: money(o.Payment.DeliveryCost, cur),
-			CustomFee:    money(o.Payment.CustomFee, cur),
-			Amount:       money(o.Payment.Amount, cur),
+			GoodsTotal:   m(o.Payment.GoodsTotal),
+			DeliveryCost: m(o.Payment.DeliveryCost),
+			CustomFee:    m(o.Payment.CustomFee),
+			Amount:       m(o.Payment.Amount),
 		},
 		Items: make([]views.ItemView, len(o.Items)),
+		Technical: []views.Field{
+			{Label: views.T(lang, "Entry"), Value: o.Entry},
+			{Label: views.T(lang, "Locale"), Value: o.Locale},
+			{Label: views.T(lang, "Delivery service"), Value: o.DeliveryService},
+			{Label: views.T(lang, "Shard key"), Value: o.ShardKey},
+			{Label: views.T(lang, "SM id"), Value: strconv.FormatInt(o.SmID, 10)},
+			{Label: views.T(lang, "OOF shard"), Value: o.OofShard},
+			{Label: views.T(lang, "Internal signature"), Value: o.InternalSignature},
+			{Label: views.T(lang, "Currency"), Value: cur},
+		},
+	}
+	if hit {
+		v.SourceNote = views.T(lang, "Served from the cache")
 	}
 	if o.Payment.PaymentDt > 0 {
 		paid := time.Unix(o.Payment.PaymentDt, 0)
 		v.Payment.PaidAt, v.Payment.PaidAtISO = humanTime(paid), isoTime(paid)
 	}
+	var total int64
+	statuses := []int64{}
 	for i, it := range o.Items {
+		total += it.TotalPrice
+		if !slices.Contains(statuses, it.Status) {
+			statuses = append(statuses, it.Status)
+		}
 		v.Items[i] = views.ItemView{
-			Name:        it.Name,
-			Brand:       it.Brand,
-			Size:        it.Size,
-			Price:       money(it.Price, cur),
-			Sale:        strconv.FormatInt(it.Sale, 10) + "%",
-			TotalPrice:  money(it.TotalPrice, cur),
-			ChrtID:      strconv.FormatInt(it.ChrtID, 10),
-			NmID:        strconv.FormatInt(it.NmID, 10),
-			Rid:         it.Rid,
-			TrackNumber: it.TrackNumber,
-			Status:      strconv.FormatInt(it.Status, 10),
+			Name:       it.Name,
+			Brand:      it.Brand,
+			Size:       it.Size,
+			Price:      m(it.Price),
+			Sale:       strconv.FormatInt(it.Sale, 10) + "%",
+			TotalPrice: m(it.TotalPrice),
+			Status:     statusText(it.Status, lang),
+			Technical: []views.Field{
+				{Label: "chrt id", Value: strconv.FormatInt(it.ChrtID, 10)},
+				{Label: "nm id", Value: strconv.FormatInt(it.NmID, 10)},
+				{Label: "rid", Value: it.Rid},
+				{Label: views.T(lang, "Track number"), Value: it.TrackNumber},
+			},
 		}
 	}
+	v.ItemTotal = m(total)
+	words := make([]string, len(statuses))
+	for i, s := range statuses {
+		words[i] = statusText(s, lang)
+	}
+	v.Status = strings.Join(words, ", ")
+	v.StatusClass = "status-other"
+	if len(statuses) == 1 && statuses[0] >= 200 && statuses[0] < 300 {
+		v.StatusClass = "status-ok"
+	}
 	return v
+}
+
+// statusText is an item status in words with its code. The producers' codes
+// are not published beyond the reference order's 202 (accepted); any other
+// code is shown as a code.
+func statusText(code int64, lang string) string {
+	n := strconv.FormatInt(code, 10)
+	switch code {
+	case 202:
+		if lang == views.LangRU {
+			return "Принят (" + n + ")"
+		}
+		return "Accepted (" + n + ")"
+	}
+	if lang == views.LangRU {
+		return "Код " + n
+	}
+	return "Code " + n
 }
 
 func humanTime(t time.Time) string {
@@ -130,24 +326,44 @@ func isoTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// money writes an amount in minor units as major units and currency,
-// 1817 USD as "18.17 USD", using the currency's ISO 4217 exponent.
-func money(minor int64, currency string) string {
+// money writes an amount in minor units as major units with thousands
+// separators and the currency, using the currency's ISO 4217 exponent:
+// 101817 USD is "1,018.17 USD" in English and "1 018,17 USD" in Russian.
+// The space before the currency does not break, so the two stay on one line.
+func money(minor int64, currency, lang string) string {
 	sign := ""
 	abs := uint64(minor)
 	if minor < 0 {
 		sign = "-"
 		abs = uint64(-(minor + 1)) + 1 // -minor overflows for math.MinInt64
 	}
-	exp := minorDigits(currency)
-	if exp == 0 {
-		return fmt.Sprintf("%s%d %s", sign, abs, currency)
+	group, point := ",", "."
+	if lang == views.LangRU {
+		group, point = "\u202f", ","
 	}
+	exp := minorDigits(currency)
 	scale := uint64(1)
 	for range exp {
 		scale *= 10
 	}
-	return fmt.Sprintf("%s%d.%0*d %s", sign, abs/scale, exp, abs%scale, currency)
+	s := sign + grouped(abs/scale, group)
+	if exp > 0 {
+		s += fmt.Sprintf("%s%0*d", point, exp, abs%scale)
+	}
+	return s + "\u00a0" + currency
+}
+
+// grouped writes n with sep between groups of three digits.
+func grouped(n uint64, sep string) string {
+	digits := strconv.FormatUint(n, 10)
+	var b strings.Builder
+	for i, d := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteString(sep)
+		}
+		b.WriteRune(d)
+	}
+	return b.String()
 }
 
 // minorDigits is the ISO 4217 exponent: how many digits of an amount are

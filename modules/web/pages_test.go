@@ -6,8 +6,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"github.com/marketplace/orders/modules/order"
+	"github.com/marketplace/orders/views"
 )
 
 func page(t *testing.T, resp response) *goquery.Document {
@@ -45,8 +49,30 @@ func dd(doc *goquery.Document, section, label string) string {
 	return strings.TrimSpace(dt.Next().Text())
 }
 
-func TestSearchPage(t *testing.T) {
-	resp := newTestEnv(t).do(t, get("/"))
+// nb writes a want string with the non-breaking spaces the pages use
+// between an amount and its currency.
+func nb(s string) string { return strings.ReplaceAll(s, " ", "\u00a0") }
+
+// assertOnlyOwnScripts checks the page runs no script but the app's own
+// files: no inline script and nothing from an order turned into markup.
+func assertOnlyOwnScripts(t *testing.T, doc *goquery.Document) {
+	t.Helper()
+	doc.Find("script").Each(func(_ int, s *goquery.Selection) {
+		src, ok := s.Attr("src")
+		if !ok || !strings.HasPrefix(src, "/static/") || strings.TrimSpace(s.Text()) != "" {
+			t.Errorf("script %q (src %q) is not one of the app's own files", s.Text(), src)
+		}
+	})
+	for _, sel := range []string{"style", "[style]", "iframe", "[onclick]", "[onerror]"} {
+		if n := doc.Find(sel).Length(); n != 0 {
+			t.Errorf("%d %s in the page, want none", n, sel)
+		}
+	}
+}
+
+func TestHomePage(t *testing.T) {
+	env := newTestEnv(t)
+	resp := env.do(t, get("/"))
 	if resp.status != http.StatusOK {
 		t.Fatalf("status %d", resp.status)
 	}
@@ -56,6 +82,87 @@ func TestSearchPage(t *testing.T) {
 	}
 	if href, _ := doc.Find(`link[rel="stylesheet"]`).Attr("href"); href != "/static/app.css" {
 		t.Errorf("stylesheet = %q", href)
+	}
+	assertOnlyOwnScripts(t, doc)
+	// Newest first: the fixture (2021) is older than none of the others,
+	// which share its date; ties go by uid, greatest first.
+	links := doc.Find("#recent-orders tbody tr a")
+	var got []string
+	links.Each(func(_ int, s *goquery.Selection) { got = append(got, s.AttrOr("href", "")) })
+	want := []string{"/orders/" + xssUID, "/orders/" + uncachedUID, "/orders/" + cachedUID}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("recent links = %v, want %v", got, want)
+	}
+	row := doc.Find("#recent-orders tbody tr").Last()
+	for i, want := range []string{"2021-11-26 06:22:19 UTC", cachedUID, "test", nb("18.17 USD"), "1", "WBILMTESTTRACK"} {
+		if got := strings.TrimSpace(row.Find("td").Eq(i).Text()); got != want {
+			t.Errorf("row column %d = %q, want %q", i, got, want)
+		}
+	}
+	if doc.Find("#example").Length() != 0 {
+		t.Error("the reference-order example shows beside a list of orders")
+	}
+	if src, _ := doc.Find("#recent").Attr("sse-connect"); src != "/live/orders" {
+		t.Errorf("live source = %q", src)
+	}
+}
+
+func TestHomePageEmptyOffersTheReferenceOrder(t *testing.T) {
+	env := newTestEnv(t)
+	env.deps.Recent = &fakeRecent{orders: &fakeOrders{}}
+	for _, recent := range []Recent{&fakeRecent{orders: &fakeOrders{}}, nil} {
+		env.deps.Recent = recent
+		env.app = env.newApp(Config{})
+		doc := page(t, env.do(t, get("/")))
+		if href, _ := doc.Find("#example a").Attr("href"); href != "/orders/"+ReferenceUID {
+			t.Errorf("recent %T: example link = %q", recent, href)
+		}
+		if n := doc.Find("#recent-orders tbody tr").Length(); n != 0 {
+			t.Errorf("%d rows in an empty list", n)
+		}
+	}
+}
+
+func TestSearchBox(t *testing.T) {
+	env := newTestEnv(t)
+	// A second order by the same customer makes "customer" a many-match.
+	env.orders.put(withUID(t, "second-order", func(o *order.Order) {
+		o.TrackNumber, o.Delivery.Phone = "TRACK-2", "+7 900 111-22-33"
+		o.DateCreated = o.DateCreated.Add(time.Hour)
+	}))
+	tests := []struct {
+		name      string
+		give      string
+		wantOrder string   // the order page shown, or
+		wantList  []string // the uids listed
+	}{
+		{"uid", cachedUID, cachedUID, nil},
+		{"uid with spaces", "%20" + cachedUID + "%0A", cachedUID, nil},
+		{"track number", "TRACK-2", "second-order", nil},
+		{"phone with spaces inside", "%2B7%20900%20111-22-33", "second-order", nil},
+		{"transaction", uncachedUID, uncachedUID, nil},
+		{"customer id, several", "test", "", []string{"second-order", xssUID, uncachedUID, cachedUID}},
+		{"track number, several", "WBILMTESTTRACK", "", []string{xssUID, uncachedUID, cachedUID}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := env.do(t, get("/?OrderUID="+tt.give))
+			if resp.status != http.StatusOK {
+				t.Fatalf("status %d: %.300s", resp.status, resp.body)
+			}
+			doc := page(t, resp)
+			if tt.wantOrder != "" {
+				if got := strings.TrimSpace(doc.Find("h1 .uid").Text()); got != tt.wantOrder {
+					t.Errorf("order page of %q, want %q", got, tt.wantOrder)
+				}
+				return
+			}
+			var got []string
+			doc.Find("#results tbody a").Each(func(_ int, s *goquery.Selection) { got = append(got, s.Text()) })
+			if strings.Join(got, " ") != strings.Join(tt.wantList, " ") {
+				t.Errorf("listed %v, want %v", got, tt.wantList)
+			}
+		})
 	}
 }
 
@@ -67,7 +174,11 @@ func TestOrderPageShowsTheOrder(t *testing.T) {
 			if resp.status != http.StatusOK {
 				t.Fatalf("status %d: %s", resp.status, resp.body)
 			}
+			if got := resp.header.Get("X-Source"); got != "cache" {
+				t.Errorf("X-Source = %q, want cache", got)
+			}
 			doc := page(t, resp)
+			assertOnlyOwnScripts(t, doc)
 			if v, _ := searchInput(t, doc).Attr("value"); v != cachedUID {
 				t.Errorf("search box = %q, want %q", v, cachedUID)
 			}
@@ -75,29 +186,65 @@ func TestOrderPageShowsTheOrder(t *testing.T) {
 				{"summary", "Track number", "WBILMTESTTRACK"},
 				{"summary", "Created", "2021-11-26 06:22:19 UTC"},
 				{"summary", "Customer", "test"},
+				{"summary", "Amount", nb("18.17 USD")},
+				{"summary", "Status", "Accepted (202)"},
 				{"delivery", "Name", "Test Testov"},
 				{"delivery", "Address", "Ploshad Mira 15"},
 				{"delivery", "City", "Kiryat Mozkin"},
-				{"payment", "Amount", "18.17 USD"},
-				{"payment", "Delivery cost", "15.00 USD"},
-				{"payment", "Goods total", "3.17 USD"},
+				{"payment", "Amount", nb("18.17 USD")},
+				{"payment", "Delivery cost", nb("15.00 USD")},
+				{"payment", "Goods total", nb("3.17 USD")},
 				{"payment", "Paid at", "2021-11-26 06:22:07 UTC"},
+				{"technical", "Shard key", "9"},
+				{"technical", "SM id", "99"},
+				{"technical", "OOF shard", "1"},
 			}
 			for _, tt := range tests {
 				if got := dd(doc, tt.section, tt.label); got != tt.want {
 					t.Errorf("%s / %s = %q, want %q", tt.section, tt.label, got, tt.want)
 				}
 			}
+			if iso, _ := doc.Find("#summary time").Attr("datetime"); iso != "2021-11-26T06:22:19Z" {
+				t.Errorf("created datetime = %q", iso)
+			}
+			// Technical fields are out of the summary.
+			if doc.Find("#summary dt").FilterFunction(func(_ int, s *goquery.Selection) bool {
+				return strings.TrimSpace(s.Text()) == "Shard key"
+			}).Length() != 0 {
+				t.Error("shard key in the summary")
+			}
+			if doc.Find("details#technical").Length() != 1 {
+				t.Error("no details element for the technical fields")
+			}
 			row := doc.Find("#items tbody tr")
 			if row.Length() != 1 {
 				t.Fatalf("%d item rows, want 1", row.Length())
 			}
-			for i, want := range []string{"Mascaras", "Vivienne Sabo", "0", "4.53 USD", "30%", "3.17 USD"} {
-				if got := strings.TrimSpace(row.Find("td").Eq(i).Text()); got != want {
-					t.Errorf("item column %d = %q, want %q", i, got, want)
+			if got := strings.TrimSpace(row.Find(".item-name").Text()); got != "Mascaras" {
+				t.Errorf("item name = %q", got)
+			}
+			for i, want := range []string{"0", nb("4.53 USD"), "30%", nb("3.17 USD"), "Accepted (202)"} {
+				if got := strings.TrimSpace(row.Find("td").Eq(i + 1).Text()); got != want {
+					t.Errorf("item column %d = %q, want %q", i+1, got, want)
 				}
 			}
+			if got := strings.TrimSpace(doc.Find("#items-total").Text()); got != nb("3.17 USD") {
+				t.Errorf("items total = %q", got)
+			}
+			if got := dd(doc, "items", "nm id"); got != "2389212" {
+				t.Errorf("item nm id = %q", got)
+			}
+			if got := strings.TrimSpace(doc.Find("#source").Text()); got != "Served from the cache" {
+				t.Errorf("source note = %q", got)
+			}
 		})
+	}
+	resp := env.do(t, get("/orders/"+uncachedUID))
+	if got := resp.header.Get("X-Source"); got != "database" {
+		t.Errorf("uncached X-Source = %q, want database", got)
+	}
+	if got := strings.TrimSpace(page(t, resp).Find("#source").Text()); got != "Served from the database" {
+		t.Errorf("uncached source note = %q", got)
 	}
 }
 
@@ -107,14 +254,66 @@ func TestOrderPageEscapesOrderValues(t *testing.T) {
 		t.Fatalf("status %d: %s", resp.status, resp.body)
 	}
 	doc := page(t, resp)
-	if n := doc.Find("script").Length(); n != 0 {
-		t.Fatalf("%d <script> elements in the page, want none", n)
-	}
+	assertOnlyOwnScripts(t, doc)
 	if got := dd(doc, "delivery", "Address"); got != xss {
 		t.Errorf("address = %q, want it shown as text %q", got, xss)
 	}
-	if got := strings.TrimSpace(doc.Find("#items tbody tr td").First().Text()); got != xss {
+	if got := strings.TrimSpace(doc.Find("#items .item-name").First().Text()); got != xss {
 		t.Errorf("item name = %q, want it shown as text %q", got, xss)
+	}
+	home := page(t, newTestEnv(t).do(t, get("/")))
+	assertOnlyOwnScripts(t, home)
+}
+
+func TestLanguage(t *testing.T) {
+	env := newTestEnv(t)
+	tests := []struct {
+		name       string
+		target     string
+		header     map[string]string
+		wantLang   string
+		wantSwitch string
+	}{
+		{"default", "/orders/" + cachedUID, nil, "en", "/orders/" + cachedUID + "?lang=ru"},
+		{"accept-language", "/orders/" + cachedUID, map[string]string{"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"}, "ru", "/orders/" + cachedUID + "?lang=en"},
+		{"switch keeps the query", "/?OrderUID=" + cachedUID + "&lang=ru", nil, "ru", "/?OrderUID=" + cachedUID + "&lang=en"},
+		{"cookie", "/", map[string]string{"Cookie": "lang=ru"}, "ru", "/?lang=en"},
+		{"query beats cookie", "/?lang=en", map[string]string{"Cookie": "lang=ru"}, "en", "/?lang=ru"},
+		{"unknown language", "/?lang=xx", nil, "en", "/?lang=ru"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := env.do(t, request{method: http.MethodGet, target: tt.target, header: tt.header})
+			doc := page(t, resp)
+			if got, _ := doc.Find("html").Attr("lang"); got != tt.wantLang {
+				t.Errorf("lang = %q, want %q", got, tt.wantLang)
+			}
+			if got, _ := doc.Find("a.lang").Attr("href"); got != tt.wantSwitch {
+				t.Errorf("switch = %q, want %q", got, tt.wantSwitch)
+			}
+		})
+	}
+	resp := env.do(t, get("/orders/"+cachedUID+"?lang=ru"))
+	if c := resp.header.Get("Set-Cookie"); !strings.Contains(c, "lang=ru") {
+		t.Errorf("Set-Cookie = %q, want the choice remembered", c)
+	}
+	doc := page(t, resp)
+	if got := dd(doc, "delivery", "Адрес"); got != "Ploshad Mira 15" {
+		t.Errorf("Russian page: address = %q", got)
+	}
+	if got := dd(doc, "summary", "Сумма"); got != "18,17\u00a0USD" {
+		t.Errorf("Russian amount = %q", got)
+	}
+}
+
+func TestRussianCoversEveryPhrase(t *testing.T) {
+	// Every phrase the web package passes to views.T has a translation.
+	for _, phrase := range []string{"Served from the cache", "Served from the database", "Entry", "Locale",
+		"Delivery service", "Shard key", "SM id", "OOF shard", "Internal signature", "Currency", "Track number",
+		"Order not found", "Page not found", "Something went wrong", "Sign in"} {
+		if views.T(views.LangRU, phrase) == phrase && phrase != "SM id" {
+			t.Errorf("no Russian for %q", phrase)
+		}
 	}
 }
 
@@ -126,13 +325,16 @@ func TestErrorPages(t *testing.T) {
 		wantText   string
 		wantTyped  string
 	}{
-		{"unknown by query", "/?OrderUID=" + unknownUID, 404, `no order with uid "` + unknownUID + `"`, unknownUID},
+		{"unknown by query", "/?OrderUID=" + unknownUID, 404, `no order has uid, track number, transaction, customer id or phone "` + unknownUID + `"`, unknownUID},
 		{"unknown by path", "/orders/" + unknownUID, 404, `no order with uid "` + unknownUID + `"`, unknownUID},
-		{"malformed", "/?OrderUID=a%20b", 400, `malformed OrderUID "a b"`, "a b"},
-		{"markup", "/?OrderUID=" + "%3Cscript%3Ealert(1)%3C%2Fscript%3E", 400, "malformed OrderUID", xss},
+		{"no match", "/?OrderUID=a%20b", 404, `"a b"`, "a b"},
+		{"markup", "/?OrderUID=" + "%3Cscript%3Ealert(1)%3C%2Fscript%3E", 404, "no order has", xss},
 		{"empty", "/?OrderUID=", 400, "OrderUID is empty", ""},
+		{"too long", "/?OrderUID=" + strings.Repeat("x", 129), 400, "at most 128", clip(strings.Repeat("x", 129))},
+		{"malformed path", "/orders/a%20b", 400, `malformed OrderUID "a b"`, "a b"},
 		{"no such page", "/nope", 404, "nothing here", ""},
 		{"store down", "/orders/" + storeDown, 500, "try again later", storeDown},
+		{"search down", "/?OrderUID=" + searchDown, 500, "try again later", searchDown},
 	}
 	env := newTestEnv(t)
 	for _, tt := range tests {
@@ -142,14 +344,18 @@ func TestErrorPages(t *testing.T) {
 				t.Errorf("status = %d, want %d", resp.status, tt.wantStatus)
 			}
 			doc := page(t, resp)
-			if n := doc.Find("script").Length(); n != 0 {
-				t.Errorf("%d <script> elements, want none", n)
-			}
+			assertOnlyOwnScripts(t, doc)
 			if got := doc.Find("#error").Text(); !strings.Contains(got, tt.wantText) {
 				t.Errorf("error text = %q, want it to contain %q", got, tt.wantText)
 			}
+			if strings.Contains(string(resp.body), "db.internal") {
+				t.Error("the page shows the store's error")
+			}
 			if v, _ := searchInput(t, doc).Attr("value"); v != tt.wantTyped {
 				t.Errorf("search box = %q, want %q", v, tt.wantTyped)
+			}
+			if href, _ := doc.Find("#error .next a").Attr("href"); href != "/" {
+				t.Errorf("next step link = %q, want /", href)
 			}
 		})
 	}
@@ -169,33 +375,41 @@ func TestMoney(t *testing.T) {
 	tests := []struct {
 		give     int64
 		currency string
+		lang     string
 		want     string
 	}{
-		{1817, "USD", "18.17 USD"},
-		{5, "EUR", "0.05 EUR"},
-		{0, "RUB", "0.00 RUB"},
-		{100, "USD", "1.00 USD"},
-		{1500, "JPY", "1500 JPY"},
-		{12345, "KWD", "12.345 KWD"},
-		{-150, "EUR", "-1.50 EUR"},
-		{math.MinInt64, "USD", "-92233720368547758.08 USD"},
+		{1817, "USD", "en", "18.17 USD"},
+		{5, "EUR", "en", "0.05 EUR"},
+		{0, "RUB", "en", "0.00 RUB"},
+		{100, "USD", "en", "1.00 USD"},
+		{1500, "JPY", "en", "1,500 JPY"},
+		{12345, "KWD", "en", "12.345 KWD"},
+		{-150, "EUR", "en", "-1.50 EUR"},
+		{123456789, "USD", "en", "1,234,567.89 USD"},
+		{100000, "USD", "en", "1,000.00 USD"},
+		{99999, "USD", "en", "999.99 USD"},
+		{123456789, "RUB", "ru", "1\u202f234\u202f567,89 RUB"},
+		{math.MinInt64, "USD", "en", "-92,233,720,368,547,758.08 USD"},
 	}
 	for _, tt := range tests {
-		if got := money(tt.give, tt.currency); got != tt.want {
-			t.Errorf("money(%d, %s) = %q, want %q", tt.give, tt.currency, got, tt.want)
+		if got := money(tt.give, tt.currency, tt.lang); got != nb(tt.want) {
+			t.Errorf("money(%d, %s, %s) = %q, want %q", tt.give, tt.currency, tt.lang, got, nb(tt.want))
 		}
 	}
 }
 
 func TestOrderView(t *testing.T) {
-	v := orderView(fixture(t).Order)
+	v := orderView(fixture(t).Order, views.Page{Lang: views.LangEN}, false)
 	if v.UID != cachedUID || v.JSONHref != "/api/orders/"+cachedUID {
 		t.Errorf("uid %q, JSON link %q", v.UID, v.JSONHref)
 	}
 	if v.CreatedISO != "2021-11-26T06:22:19Z" {
 		t.Errorf("CreatedISO = %q", v.CreatedISO)
 	}
-	if len(v.Items) != 1 || v.Items[0].Sale != "30%" || v.Items[0].NmID != "2389212" {
+	if len(v.Items) != 1 || v.Items[0].Sale != "30%" || v.Items[0].Technical[1].Value != "2389212" {
 		t.Errorf("items = %+v", v.Items)
+	}
+	if v.StatusClass != "status-ok" {
+		t.Errorf("status class %q", v.StatusClass)
 	}
 }

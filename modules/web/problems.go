@@ -76,11 +76,12 @@ func (h *handlers) errorHandler(c *fiber.Ctx, err error) error {
 		return c.Send(body)
 	}
 	c.Type("html", "utf-8")
+	p := pageOf(c, a.typed)
 	return views.ErrorPage(views.ErrorView{
+		Page:   p,
 		Status: a.Status,
-		Title:  a.heading,
+		Title:  views.T(p.Lang, a.heading),
 		Detail: a.Detail,
-		Query:  a.typed,
 	}).Render(c.UserContext(), c.Response().BodyWriter())
 }
 
@@ -100,18 +101,23 @@ func (h *handlers) toAnswer(c *fiber.Ctx, err error) answer {
 	switch {
 	case errors.As(err, &pe):
 		// Whatever the panic value was, a panic is a bug: a plain 500.
-		h.log.ErrorContext(c.UserContext(), "panic in handler",
+		h.Log.ErrorContext(c.UserContext(), "panic in handler",
 			"method", c.Method(), "path", c.Path(), "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
 		return newAnswer(http.StatusInternalServerError, "Something went wrong",
 			"the server could not answer this request; try again later", "")
 	case errors.As(err, &bad):
 		return newAnswer(http.StatusBadRequest, bad.heading, bad.detail, bad.typed)
 	case errors.Is(err, order.ErrNotFound):
-		return newAnswer(http.StatusNotFound, "Order not found", fmt.Sprintf("no order with uid %q", typed), typed)
-	case errors.As(err, &fe) && fe.Code < http.StatusInternalServerError:
+		detail := fmt.Sprintf("no order with uid %q", typed)
+		if c.Path() == "/" && h.Search != nil {
+			// The search box looked beyond the uid.
+			detail = fmt.Sprintf("no order has uid, track number, transaction, customer id or phone %q", clip(typed))
+		}
+		return newAnswer(http.StatusNotFound, "Order not found", detail, typed)
+	case errors.As(err, &fe) && (fe.Code < http.StatusInternalServerError || fe.Code == http.StatusServiceUnavailable):
 		return routerAnswer(c, fe.Code)
 	default:
-		h.log.ErrorContext(c.UserContext(), "request failed",
+		h.Log.ErrorContext(c.UserContext(), "request failed",
 			"method", c.Method(), "path", c.Path(), "order_uid", typed, "err", err)
 		return newAnswer(http.StatusInternalServerError, "Something went wrong",
 			"the server could not answer this request; try again later", typed)
@@ -143,6 +149,10 @@ func routerAnswer(c *fiber.Ctx, status int) answer {
 		return newAnswer(status, "Page not found", fmt.Sprintf("nothing here at %q", clip(c.Path())), "")
 	case http.StatusMethodNotAllowed:
 		return newAnswer(status, "", fmt.Sprintf("method %s is not allowed here; use GET", clip(c.Method())), "")
+	case http.StatusUnauthorized:
+		return newAnswer(status, "Sign in", "sign in to see orders", "")
+	case http.StatusServiceUnavailable:
+		return newAnswer(status, "", "this listing is not available on this server", "")
 	case http.StatusRequestEntityTooLarge:
 		return newAnswer(status, "", fmt.Sprintf("the request body is larger than %d KiB", bodyLimit>>10), "")
 	case http.StatusRequestHeaderFieldsTooLarge:

@@ -1,29 +1,86 @@
 // Package web is the service's HTTP face: the JSON API, the HTML pages, health
-// and metrics. It reads orders through the small Orders interface it declares,
+// and metrics. It reads orders through the small interfaces it declares,
 // turns them into view models for package views, and maps every error to an
-// answer in one place (errorHandler).
+// answer in one place (errorHandler). It knows no other module but order:
+// app fills Config and hands in what implements the interfaces.
 package web
 
 import (
 	"context"
 	"log/slog"
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/fx"
 
-	"github.com/marketplace/orders/modules/metrics"
 	"github.com/marketplace/orders/modules/order"
 )
+
+// Config is what web needs from configuration; app fills it from http.*.
+type Config struct {
+	Addr string
+	// RateLimit is the most requests one client may make per RateWindow;
+	// 0 turns the limit off.
+	RateLimit  int
+	RateWindow time.Duration
+	// TrustedProxies are peers (IPs or CIDRs) whose X-Forwarded-For names
+	// the client; from any other peer the header is ignored.
+	TrustedProxies []string
+	// BasicAuthUsers maps a user name to its bcrypt hash; empty means pages
+	// and API are open.
+	BasicAuthUsers map[string]string
+}
 
 // Orders looks an order up by uid. The bool reports whether the cache answered;
 // an unknown uid is an error that wraps order.ErrNotFound. *order.Service
 // satisfies it.
 type Orders interface {
 	Get(ctx context.Context, uid string) (order.Record, bool, error)
+}
+
+// Searcher lists stored orders matching a filter, newest first.
+type Searcher interface {
+	Search(ctx context.Context, f order.Filter) (order.Page, error)
+}
+
+// Recent gives the newest orders held in memory, newest first.
+type Recent interface {
+	Newest(n int) []order.Record
+}
+
+// ParkedLister lists the messages parked on the dead-letter topic. A cursor
+// it cannot read is an error wrapping ErrBadCursor.
+type ParkedLister interface {
+	ListParked(ctx context.Context, limit int, cursor string) (order.ParkedPage, error)
+}
+
+// Observer hears what web counts: each read of one order is exactly one
+// cache hit or miss.
+type Observer interface {
+	Lookup(hit bool)
+}
+
+// Deps is what the app is built from. Search, Recent and Parked may be nil:
+// the routes that need them then answer 503 (API) or show less (pages).
+type Deps struct {
+	Orders   Orders
+	Search   Searcher
+	Recent   Recent
+	Parked   ParkedLister
+	Observer Observer
+	// Metrics is what /metrics exposes.
+	Metrics prometheus.Gatherer
+	Checks  []Check
+	Log     *slog.Logger
+	// Done closes when the server is stopping, so that long-lived streams
+	// end and let the shutdown finish. Nil means never.
+	Done <-chan struct{}
 }
 
 // Check is one condition /readyz waits for. Run returns nil when the condition
@@ -49,7 +106,9 @@ func AsCheck(f any) any {
 // They bound what one connection can cost, which only changes with the code,
 // so they are not settings; the rate limit depends on the traffic and is.
 const (
-	readTimeout  = 10 * time.Second
+	readTimeout = 10 * time.Second
+	// writeTimeout bounds writing one answer; the live stream renews it for
+	// each event it writes.
 	writeTimeout = 10 * time.Second
 	idleTimeout  = 60 * time.Second
 	bodyLimit    = 64 << 10
@@ -62,18 +121,10 @@ const (
 	checkTimeout  = 2 * time.Second
 )
 
-// Options are the server's settings that come from configuration.
-type Options struct {
-	// RateLimit is the most requests one client IP may make per RateWindow;
-	// 0 turns the limit off.
-	RateLimit  int
-	RateWindow time.Duration
-}
-
 // NewApp builds the Fiber app with every route. It starts nothing: Module
 // serves it, and tests drive it with app.Test.
-func NewApp(orders Orders, m *metrics.Metrics, checks []Check, log *slog.Logger, opts Options) *fiber.App {
-	h := &handlers{orders: orders, metrics: m, checks: checks, log: log}
+func NewApp(cfg Config, d Deps) *fiber.App {
+	h := &handlers{Deps: d, auth: newBasicAuth(cfg.BasicAuthUsers)}
 	app := fiber.New(fiber.Config{
 		AppName:               "orders",
 		DisableStartupMessage: true,
@@ -90,79 +141,142 @@ func NewApp(orders Orders, m *metrics.Metrics, checks []Check, log *slog.Logger,
 		// "/orders/a%20b" must reach the handler as "a b" so the 400 page can
 		// show the user what they typed.
 		UnescapePath: true,
+		// X-Forwarded-For counts only from the configured proxies; with none,
+		// the client is always the TCP peer.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          cfg.TrustedProxies,
+		ProxyHeader:             fiber.HeaderXForwardedFor,
+		EnableIPValidation:      true,
+		// Known to the router, so that QUERY (RFC draft) gets 405 with Allow
+		// like any other method a route does not serve, not fasthttp's 400.
+		RequestMethods: append(slices.Clone(fiber.DefaultMethods), "QUERY"),
 	})
 
 	app.Use(securityHeaders)
 	app.Use(recoverPanics)
-	if opts.RateLimit > 0 {
-		app.Use(rateLimiter(opts))
+	if cfg.RateLimit > 0 {
+		app.Use(rateLimiter(cfg))
+	}
+	if h.auth != nil {
+		app.Use(h.auth.middleware)
 	}
 
 	app.Get("/healthz", h.healthz)
 	app.Get("/readyz", h.readyz)
-	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{
 		// A collector that fails to gather is worth a log line, not silence.
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError),
+		ErrorLog: slog.NewLogLogger(d.Log.Handler(), slog.LevelError),
 	})))
-	app.Get("/static/app.css", staticCSS)
+	app.Get("/static/:name", staticFile)
 
 	api := app.Group("/api")
 	api.Get("/getOrder", h.apiGetOrder)
+	api.Get("/orders", h.apiSearch)
 	api.Get("/orders/:uid?", h.apiOrderByPath)
+	api.Get("/dlq", h.apiParked)
+	api.Get("/openapi.yaml", serveOpenAPI)
 
-	app.Get("/", h.pageSearch)
+	app.Get("/", h.pageHome)
 	app.Get("/orders/:uid?", h.pageOrder)
+	app.Get("/dlq", h.pageParked)
+	app.Get("/live/orders", h.liveOrders)
 	return app
 }
 
-// rateLimiter counts requests per client IP in fixed windows. Over the limit
+// openPaths are never limited nor signed in: probes and scrapers come often
+// from one address, and locking them out would restart or blind a healthy
+// service.
+func openPath(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
+}
+
+// rateLimiter counts requests per client in fixed windows. Over the limit
 // the answer is a 429 problem with Retry-After, set by the limiter before it
 // calls LimitReached.
-func rateLimiter(opts Options) fiber.Handler {
+func rateLimiter(cfg Config) fiber.Handler {
 	return limiter.New(limiter.Config{
-		// Probes and scrapers come often from one address, and locking them
-		// out would restart or blind a healthy service.
-		Next: func(c *fiber.Ctx) bool {
-			switch c.Path() {
-			case "/healthz", "/readyz", "/metrics":
-				return true
-			}
-			return false
-		},
-		Max:        opts.RateLimit,
-		Expiration: opts.RateWindow,
-		// The peer address, never X-Forwarded-For: no ProxyHeader is set,
-		// because a client could write any address there and so escape its
-		// own limit or spend someone else's.
-		KeyGenerator: func(c *fiber.Ctx) string { return c.IP() },
+		Next:         func(c *fiber.Ctx) bool { return openPath(c.Path()) },
+		Max:          cfg.RateLimit,
+		Expiration:   cfg.RateWindow,
+		KeyGenerator: clientIP(prefixes(cfg.TrustedProxies)),
 		LimitReached: func(*fiber.Ctx) error { return fiber.ErrTooManyRequests },
 	})
 }
 
+// clientIP is the TCP peer, or, when the peer is a trusted proxy, the
+// nearest address in X-Forwarded-For that is not one: proxies append what
+// they saw, so the entries left of the last untrusted one are whatever the
+// client chose to write.
+func clientIP(proxies []netip.Prefix) func(c *fiber.Ctx) string {
+	return func(c *fiber.Ctx) string {
+		peer := c.Context().RemoteIP().String()
+		if !c.IsProxyTrusted() {
+			return peer
+		}
+		ips := c.IPs()
+		for i := len(ips) - 1; i >= 0; i-- {
+			if !inPrefixes(ips[i], proxies) {
+				return ips[i]
+			}
+		}
+		return peer
+	}
+}
+
+// prefixes reads the trusted proxies: CIDRs, or single addresses.
+func prefixes(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		} else if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		}
+	}
+	return out
+}
+
+func inPrefixes(ip string, list []netip.Prefix) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range list {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // handlers holds what the routes share.
 type handlers struct {
-	orders  Orders
-	metrics *metrics.Metrics
-	checks  []Check
-	log     *slog.Logger
+	Deps
+	auth *basicAuth
 }
 
 // lookup reads one order, counting exactly one cache hit or miss, and bounds
 // the wait so a stuck store still gets an answer to the client.
-func (h *handlers) lookup(c *fiber.Ctx, uid string) (order.Record, error) {
+func (h *handlers) lookup(c *fiber.Ctx, uid string) (order.Record, bool, error) {
 	ctx, cancel := context.WithTimeout(c.UserContext(), lookupTimeout)
 	defer cancel()
-	rec, hit, err := h.orders.Get(ctx, uid)
-	h.metrics.Lookup(hit)
+	rec, hit, err := h.Orders.Get(ctx, uid)
+	h.Observer.Lookup(hit)
 	if err != nil {
-		return order.Record{}, &lookupError{uid: uid, err: err}
+		return order.Record{}, false, &lookupError{uid: uid, err: err}
 	}
-	return rec, nil
+	return rec, hit, nil
 }
 
-// contentSecurityPolicy allows the linked stylesheet and same-origin forms
-// and nothing else: no scripts, no inline styles, no framing.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// contentSecurityPolicy allows the app's own stylesheet and scripts, its own
+// event stream and same-origin forms, and nothing else: no inline scripts or
+// styles, no framing.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 func securityHeaders(c *fiber.Ctx) error {
 	setSecurityHeaders(c)

@@ -20,8 +20,8 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/marketplace/orders/modules/metrics"
 	"github.com/marketplace/orders/modules/order"
 )
 
@@ -33,7 +33,7 @@ const (
 	xssUID      = "xss-order"
 	unknownUID  = "no-such-order"
 	storeDown   = "store-down"
-	panicUID    = "panics"
+	panicUID    = "explodes"
 	storeSecret = "pq: password authentication failed for user orders at db.internal:5432"
 )
 
@@ -109,11 +109,42 @@ func withUID(t testing.TB, uid string, edit func(*order.Order)) order.Record {
 	return p.Record()
 }
 
+// testMetrics stands in for app's metrics: the two counters of the contract
+// that web reports through its Observer.
+type testMetrics struct {
+	reg          *prometheus.Registry
+	hits, misses prometheus.Counter
+}
+
+func newTestMetrics() *testMetrics {
+	m := &testMetrics{
+		reg:    prometheus.NewRegistry(),
+		hits:   prometheus.NewCounter(prometheus.CounterOpts{Name: "orders_cache_hits_total", Help: "hits"}),
+		misses: prometheus.NewCounter(prometheus.CounterOpts{Name: "orders_cache_misses_total", Help: "misses"}),
+	}
+	m.reg.MustRegister(m.hits, m.misses)
+	return m
+}
+
+func (m *testMetrics) Lookup(hit bool) {
+	if hit {
+		m.hits.Inc()
+	} else {
+		m.misses.Inc()
+	}
+}
+
 type testEnv struct {
 	app    *fiber.App
 	orders *fakeOrders
-	m      *metrics.Metrics
+	m      *testMetrics
 	logs   *syncBuffer
+	deps   Deps
+}
+
+// newApp builds an app on the env's fakes with cfg.
+func (e *testEnv) newApp(cfg Config) *fiber.App {
+	return NewApp(cfg, e.deps)
 }
 
 func newTestEnv(t *testing.T, checks ...Check) *testEnv {
@@ -130,13 +161,25 @@ func newTestEnv(t *testing.T, checks ...Check) *testEnv {
 		cached: map[string]bool{cachedUID: true, xssUID: true},
 	}
 	logs := &syncBuffer{}
-	m := metrics.New()
-	app := NewApp(orders, m, checks, slog.New(slog.NewJSONHandler(logs, nil)), Options{})
-	return &testEnv{app: app, orders: orders, m: m, logs: logs}
+	m := newTestMetrics()
+	env := &testEnv{orders: orders, m: m, logs: logs}
+	env.deps = Deps{
+		Orders:   orders,
+		Search:   &fakeSearch{orders: orders},
+		Recent:   &fakeRecent{orders: orders},
+		Parked:   &fakeParked{},
+		Observer: m,
+		Metrics:  m.reg,
+		Checks:   checks,
+		Log:      slog.New(slog.NewJSONHandler(logs, nil)),
+	}
+	env.app = env.newApp(Config{})
+	return env
 }
 
 type request struct {
 	method, target, body string
+	header               map[string]string
 }
 
 func get(target string) request { return request{method: http.MethodGet, target: target} }
@@ -158,6 +201,9 @@ func (e *testEnv) do(t *testing.T, r request) response {
 		body = strings.NewReader(r.body)
 	}
 	req := httptest.NewRequest(r.method, r.target, body)
+	for k, v := range r.header {
+		req.Header.Set(k, v)
+	}
 	resp, err := e.app.Test(req, -1)
 	if err != nil {
 		t.Fatalf("%s %s: %v", r.method, r.target, err)
@@ -204,6 +250,7 @@ const (
 	typeHTML    = "text/html"
 	typeText    = "text/plain"
 	typeCSS     = "text/css"
+	typeJS      = "text/javascript"
 )
 
 func TestRoutes(t *testing.T) {
@@ -255,14 +302,16 @@ func TestRoutes(t *testing.T) {
 		// API misc
 		{"api unknown route", get("/api/nope"), 404, typeProblem},
 		{"api wrong method", request{method: http.MethodPost, target: "/api/getOrder", body: "{}"}, 405, typeProblem},
+		{"api QUERY method", request{method: "QUERY", target: "/api/orders/" + cachedUID}, 405, typeProblem},
 		{"api panic", get("/api/orders/" + panicUID), 500, typeProblem},
 
 		// Pages
 		{"search page", get("/"), 200, typeHTML},
 		{"page by query", get("/?OrderUID=" + cachedUID), 200, typeHTML},
-		{"page by query, padded with spaces", get("/?OrderUID=%20" + cachedUID + "%0A"), 400, typeHTML},
+		{"page by query, padded with spaces", get("/?OrderUID=%20" + cachedUID + "%0A"), 200, typeHTML},
 		{"page by query unknown", get("/?OrderUID=" + unknownUID), 404, typeHTML},
-		{"page by query malformed", get("/?OrderUID=a%20b"), 400, typeHTML},
+		{"page by query, no match", get("/?OrderUID=a%20b"), 404, typeHTML},
+		{"page by query, too long", get("/?OrderUID=" + strings.Repeat("a", 129)), 400, typeHTML},
 		{"page by query empty", get("/?OrderUID="), 400, typeHTML},
 		{"page by path", get("/orders/" + uncachedUID), 200, typeHTML},
 		{"page by path unknown", get("/orders/" + unknownUID), 404, typeHTML},
@@ -272,6 +321,23 @@ func TestRoutes(t *testing.T) {
 		{"page panic", get("/orders/" + panicUID), 500, typeHTML},
 		{"unknown page", get("/nope"), 404, typeHTML},
 		{"stylesheet", get("/static/app.css"), 200, typeCSS},
+		{"script", get("/static/app.js"), 200, typeJS},
+		{"no such static file", get("/static/nope.js"), 404, typeHTML},
+		{"parked page", get("/dlq"), 200, typeHTML},
+		{"parked page, bad cursor", get("/dlq?cursor=zz"), 400, typeHTML},
+
+		// Listings
+		{"search", get("/api/orders?track_number=WBILMTESTTRACK"), 200, typeJSON},
+		{"search, no filter", get("/api/orders"), 200, typeJSON},
+		{"search, limit 0", get("/api/orders?limit=0"), 400, typeProblem},
+		{"search, limit 101", get("/api/orders?limit=101"), 400, typeProblem},
+		{"search, limit abc", get("/api/orders?limit=abc"), 400, typeProblem},
+		{"search, bad cursor", get("/api/orders?cursor=%21%21"), 400, typeProblem},
+		{"search, store down", get("/api/orders?track_number=" + searchDown), 500, typeProblem},
+		{"dlq", get("/api/dlq"), 200, typeJSON},
+		{"dlq, limit 0", get("/api/dlq?limit=0"), 400, typeProblem},
+		{"dlq, bad cursor", get("/api/dlq?cursor=zz"), 400, typeProblem},
+		{"openapi", get("/api/openapi.yaml"), 200, "application/yaml"},
 
 		// Operations
 		{"healthz", get("/healthz"), 200, typeText},
@@ -323,7 +389,7 @@ func assertSecurityHeaders(t *testing.T, resp response) {
 		"X-Content-Type-Options":  "nosniff",
 		"X-Frame-Options":         "DENY",
 		"Referrer-Policy":         "no-referrer",
-		"Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+		"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 	}
 	for name, value := range want {
 		if got := resp.header.Get(name); got != value {
@@ -476,8 +542,12 @@ func TestEachReadCountsOneHitOrMiss(t *testing.T) {
 		{"page query cached", get("/?OrderUID=" + cachedUID), 1, 0},
 		{"page path uncached", get("/orders/" + uncachedUID), 0, 1},
 		{"page unknown", get("/orders/" + unknownUID), 0, 1},
-		{"page malformed", get("/?OrderUID=%3Cx%3E"), 0, 0},
+		{"page malformed path", get("/orders/%3Cx%3E"), 0, 0},
+		{"page search by track number", get("/?OrderUID=WBILMTESTTRACK"), 0, 1},
+		{"page search, several matches, not a uid", get("/?OrderUID=%2B9720000000"), 0, 0},
+		{"page search, no match not a uid", get("/?OrderUID=%3Cx%3E"), 0, 0},
 		{"search page", get("/"), 0, 0},
+		{"api search", get("/api/orders?track_number=WBILMTESTTRACK"), 0, 0},
 		{"healthz", get("/healthz"), 0, 0},
 	}
 	env := newTestEnv(t)
