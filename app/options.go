@@ -31,6 +31,7 @@ func Options(cfg config.Config) fx.Option {
 		logging.Module,
 		logging.FxLogger,
 		metrics.Module,
+		fx.Supply(postgres.Config{DSN: cfg.Postgres.DSN, ConnectTimeout: cfg.Postgres.ConnectTimeout}),
 		postgres.Module,
 		cache.Module,
 		fx.Module("orders",
