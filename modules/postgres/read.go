@@ -50,31 +50,39 @@ func (s *Store) Newest(ctx context.Context, n int) ([]order.Record, error) {
 	}
 	var out []order.Record
 	err = c.withPgx(ctx, func(conn *pgx.Conn) error {
-		rows, err := conn.Query(ctx,
-			"SELECT order_uid, date_created, raw FROM orders ORDER BY date_created DESC, order_uid DESC LIMIT $1", n)
-		if err != nil {
+		return pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			// When n is near the size of the table the planner would sort
+			// every row, raw and all, on disk; walking the newest-first
+			// index is several times faster at any n.
+			if _, err := tx.Exec(ctx, "SET LOCAL enable_sort = off"); err != nil {
+				return err
+			}
+			rows, err := tx.Query(ctx,
+				"SELECT order_uid, date_created, raw FROM orders ORDER BY date_created DESC, order_uid DESC LIMIT $1", n)
+			if err != nil {
+				return err
+			}
+			out = make([]order.Record, 0, min(n, 1<<16))
+			var (
+				uid     string
+				created time.Time
+				raw     []byte
+			)
+			_, err = pgx.ForEachRow(rows, []any{&uid, &created, &raw}, func() error {
+				// pgx scans json into a new slice for every row, so raw
+				// can be kept as it is.
+				out = append(out, record(uid, created, raw))
+				return nil
+			})
 			return err
-		}
-		out = make([]order.Record, 0, min(n, 1<<16))
-		var (
-			uid     string
-			created time.Time
-			raw     []byte
-		)
-		_, err = pgx.ForEachRow(rows, []any{&uid, &created, &raw}, func() error {
-			// pgx scans json into a new slice for every row, so raw
-			// can be kept as it is.
-			out = append(out, record(uid, created, raw))
-			return nil
 		})
-		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("newest %d orders: %w", n, err)
 	}
 	// timestamptz keeps microseconds, the domain compares nanoseconds: two
 	// orders within one microsecond tie in SQL but not in Record.Newer.
-	slices.SortStableFunc(out, func(a, b order.Record) int {
+	newer := func(a, b order.Record) int {
 		switch {
 		case a.Newer(b):
 			return -1
@@ -82,7 +90,10 @@ func (s *Store) Newest(ctx context.Context, n int) ([]order.Record, error) {
 			return 1
 		}
 		return 0
-	})
+	}
+	if !slices.IsSortedFunc(out, newer) {
+		slices.SortStableFunc(out, newer)
+	}
 	return out, nil
 }
 
@@ -160,11 +171,12 @@ func record(uid string, created time.Time, raw []byte) order.Record {
 
 // createdKey is how date_created appears in canonical JSON: compact, and not
 // the first member, so preceded by a comma. Inside a JSON string a quote is
-// always escaped, so this text can only be the member itself.
+// always escaped, so this text can only be the member itself. It is the
+// last member but one, so it is looked for from the end.
 var createdKey = []byte(`,"date_created":"`)
 
 func jsonCreated(raw []byte) (time.Time, bool) {
-	i := bytes.Index(raw, createdKey)
+	i := bytes.LastIndex(raw, createdKey)
 	if i < 0 {
 		return time.Time{}, false
 	}
