@@ -9,10 +9,11 @@ import (
 	"github.com/marketplace/orders/modules/order"
 )
 
-// A batch is first copied into two staging tables that live as long as the
-// connection and are emptied at every commit, so a batch costs no catalog
-// changes. stage_orders has one row per order of the batch (with its
-// delivery and payment); n is the order's index in the batch.
+// The orders of a batch are first copied into a staging table that lives as
+// long as the connection and is emptied at every commit, so a batch costs no
+// catalog changes; n is the order's index in the batch. Deliveries, payments
+// and items are not staged: once the database has said which orders are new,
+// theirs are copied straight into their tables.
 const createStaging = `
 CREATE TEMP TABLE IF NOT EXISTS stage_orders (
     n                  integer NOT NULL,
@@ -27,90 +28,38 @@ CREATE TEMP TABLE IF NOT EXISTS stage_orders (
     sm_id              bigint NOT NULL,
     date_created       timestamptz NOT NULL,
     oof_shard          text NOT NULL,
-    raw                json NOT NULL,
-    d_name             text NOT NULL,
-    d_phone            text NOT NULL,
-    d_zip              text NOT NULL,
-    d_city             text NOT NULL,
-    d_address          text NOT NULL,
-    d_region           text NOT NULL,
-    d_email            text NOT NULL,
-    p_transaction      text NOT NULL,
-    p_request_id       text NOT NULL,
-    p_currency         text NOT NULL,
-    p_provider         text NOT NULL,
-    p_amount           bigint NOT NULL,
-    p_payment_dt       bigint NOT NULL,
-    p_bank             text NOT NULL,
-    p_delivery_cost    bigint NOT NULL,
-    p_goods_total      bigint NOT NULL,
-    p_custom_fee       bigint NOT NULL
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_items (
-    n            integer NOT NULL,
-    position     integer NOT NULL,
-    chrt_id      bigint NOT NULL,
-    track_number text NOT NULL,
-    price        bigint NOT NULL,
-    rid          text NOT NULL,
-    name         text NOT NULL,
-    sale         bigint NOT NULL,
-    size         text NOT NULL,
-    total_price  bigint NOT NULL,
-    nm_id        bigint NOT NULL,
-    brand        text NOT NULL,
-    status       bigint NOT NULL
+    raw                json NOT NULL
 ) ON COMMIT DELETE ROWS`
 
 var (
-	stageOrderColumns = []string{
+	stageColumns = []string{
 		"n", "order_uid", "track_number", "entry", "locale", "internal_signature", "customer_id",
 		"delivery_service", "shardkey", "sm_id", "date_created", "oof_shard", "raw",
-		"d_name", "d_phone", "d_zip", "d_city", "d_address", "d_region", "d_email",
-		"p_transaction", "p_request_id", "p_currency", "p_provider", "p_amount", "p_payment_dt",
-		"p_bank", "p_delivery_cost", "p_goods_total", "p_custom_fee",
 	}
-	stageItemColumns = []string{
-		"n", "position", "chrt_id", "track_number", "price", "rid", "name", "sale", "size",
-		"total_price", "nm_id", "brand", "status",
+	deliveryColumns = []string{"order_uid", "name", "phone", "zip", "city", "address", "region", "email"}
+	paymentColumns  = []string{
+		"order_uid", "transaction", "request_id", "currency", "provider", "amount",
+		"payment_dt", "bank", "delivery_cost", "goods_total", "custom_fee",
+	}
+	itemColumns = []string{
+		"order_uid", "position", "chrt_id", "track_number", "price", "rid", "name", "sale",
+		"size", "total_price", "nm_id", "brand", "status",
 	}
 )
 
 // insertFresh stores the first occurrence of each uid of the batch unless
-// the uid is already stored, with its delivery, payment and items, and
-// returns the uids it stored. firsts is sorted by uid, so concurrent writers
-// take the uid locks in one order and cannot deadlock each other. A uid that
-// a concurrent writer is inserting waits for that writer's commit and is
-// then left alone.
+// the uid is already stored, and returns the uids it stored. firsts is
+// sorted by uid, so concurrent writers take the uid locks in one order and
+// cannot deadlock each other. A uid that a concurrent writer is inserting
+// waits for that writer's commit and is then left alone.
 const insertFresh = `
-WITH firsts AS (
-    SELECT DISTINCT ON (order_uid) * FROM stage_orders ORDER BY order_uid, n
-), fresh AS (
-    INSERT INTO orders (order_uid, track_number, entry, locale, internal_signature, customer_id,
-                        delivery_service, shardkey, sm_id, date_created, oof_shard, raw)
-    SELECT order_uid, track_number, entry, locale, internal_signature, customer_id,
-           delivery_service, shardkey, sm_id, date_created, oof_shard, raw
-    FROM firsts
-    ON CONFLICT (order_uid) DO NOTHING
-    RETURNING order_uid
-), d AS (
-    INSERT INTO deliveries (order_uid, name, phone, zip, city, address, region, email)
-    SELECT f.order_uid, d_name, d_phone, d_zip, d_city, d_address, d_region, d_email
-    FROM firsts f JOIN fresh USING (order_uid)
-), p AS (
-    INSERT INTO payments (order_uid, transaction, request_id, currency, provider, amount,
-                          payment_dt, bank, delivery_cost, goods_total, custom_fee)
-    SELECT f.order_uid, p_transaction, p_request_id, p_currency, p_provider, p_amount,
-           p_payment_dt, p_bank, p_delivery_cost, p_goods_total, p_custom_fee
-    FROM firsts f JOIN fresh USING (order_uid)
-), i AS (
-    INSERT INTO items (order_uid, position, chrt_id, track_number, price, rid, name, sale,
-                       size, total_price, nm_id, brand, status)
-    SELECT f.order_uid, s.position, s.chrt_id, s.track_number, s.price, s.rid, s.name, s.sale,
-           s.size, s.total_price, s.nm_id, s.brand, s.status
-    FROM firsts f JOIN fresh USING (order_uid) JOIN stage_items s ON s.n = f.n
-)
-SELECT order_uid FROM fresh`
+INSERT INTO orders (order_uid, track_number, entry, locale, internal_signature, customer_id,
+                    delivery_service, shardkey, sm_id, date_created, oof_shard, raw)
+SELECT order_uid, track_number, entry, locale, internal_signature, customer_id,
+       delivery_service, shardkey, sm_id, date_created, oof_shard, raw
+FROM (SELECT DISTINCT ON (order_uid) * FROM stage_orders ORDER BY order_uid, n) AS firsts
+ON CONFLICT (order_uid) DO NOTHING
+RETURNING order_uid`
 
 // sameAsStored says, for the given orders of the batch, whether each is the
 // same order as the one stored under its uid: equal as JSON values. It runs
@@ -148,10 +97,10 @@ func (s *Store) SaveBatch(ctx context.Context, batch []order.Parsed) ([]order.Ou
 
 func saveBatch(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.Outcome, error) {
 	if _, err := tx.Exec(ctx, createStaging, pgx.QueryExecModeSimpleProtocol); err != nil {
-		return nil, fmt.Errorf("staging tables: %w", err)
+		return nil, fmt.Errorf("staging table: %w", err)
 	}
-	if err := stage(ctx, tx, batch); err != nil {
-		return nil, err
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_orders"}, stageColumns, orderSource(batch)); err != nil {
+		return nil, fmt.Errorf("stage orders: %w", err)
 	}
 	rows, err := tx.Query(ctx, insertFresh)
 	if err != nil {
@@ -159,11 +108,10 @@ func saveBatch(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.Ou
 	}
 	fresh := make(map[string]bool, len(batch))
 	var uid string
-	_, err = pgx.ForEachRow(rows, []any{&uid}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&uid}, func() error {
 		fresh[uid] = true
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("insert new orders: %w", err)
 	}
 
@@ -171,15 +119,20 @@ func saveBatch(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.Ou
 	// and that uid was inserted; every other one is compared with what is
 	// stored now.
 	outcomes := make([]order.Outcome, len(batch))
+	stored := make([]*order.Order, 0, len(fresh))
 	var compare []int32
-	for i, p := range batch {
-		uid := p.Order.OrderUID
-		if fresh[uid] {
+	for i := range batch {
+		o := &batch[i].Order
+		if fresh[o.OrderUID] {
 			outcomes[i] = order.Stored
-			delete(fresh, uid) // later occurrences are compared
+			stored = append(stored, o)
+			delete(fresh, o.OrderUID) // later occurrences are compared
 			continue
 		}
 		compare = append(compare, int32(i))
+	}
+	if err := insertParts(ctx, tx, stored); err != nil {
+		return nil, err
 	}
 	if len(compare) == 0 {
 		return outcomes, nil
@@ -193,62 +146,79 @@ func saveBatch(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.Ou
 		same bool
 	)
 	found := 0
-	_, err = pgx.ForEachRow(rows, []any{&n, &same}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&n, &same}, func() error {
 		outcomes[n] = order.Conflict
 		if same {
 			outcomes[n] = order.Duplicate
 		}
 		found++
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("compare with stored orders: %w", err)
 	}
 	if found != len(compare) {
-		// Cannot happen while rows are never deleted; if they are, the
+		// Cannot happen while orders are never deleted; if they are, the
 		// retry decides again.
 		return nil, fmt.Errorf("compare with stored orders: %d of %d not found", len(compare)-found, len(compare))
 	}
 	return outcomes, nil
 }
 
-// stage copies the batch into the staging tables.
-func stage(ctx context.Context, tx pgx.Tx, batch []order.Parsed) error {
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_orders"}, stageOrderColumns,
-		pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
-			o := &batch[i].Order
-			d, p := &o.Delivery, &o.Payment
-			return []any{
-				int32(i), o.OrderUID, o.TrackNumber, o.Entry, o.Locale, o.InternalSignature, o.CustomerID,
-				o.DeliveryService, o.ShardKey, o.SmID, o.DateCreated, o.OofShard, batch[i].JSON,
-				d.Name, d.Phone, d.Zip, d.City, d.Address, d.Region, d.Email,
-				p.Transaction, p.RequestID, p.Currency, p.Provider, p.Amount, p.PaymentDt,
-				p.Bank, p.DeliveryCost, p.GoodsTotal, p.CustomFee,
-			}, nil
+func orderSource(batch []order.Parsed) pgx.CopyFromSource {
+	return pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
+		o := &batch[i].Order
+		return []any{
+			int32(i), o.OrderUID, o.TrackNumber, o.Entry, o.Locale, o.InternalSignature, o.CustomerID,
+			o.DeliveryService, o.ShardKey, o.SmID, o.DateCreated, o.OofShard, batch[i].JSON,
+		}, nil
+	})
+}
+
+// insertParts copies the delivery, payment and items of orders just
+// inserted into their tables.
+func insertParts(ctx context.Context, tx pgx.Tx, stored []*order.Order) error {
+	if len(stored) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"deliveries"}, deliveryColumns,
+		pgx.CopyFromSlice(len(stored), func(i int) ([]any, error) {
+			o := stored[i]
+			d := &o.Delivery
+			return []any{o.OrderUID, d.Name, d.Phone, d.Zip, d.City, d.Address, d.Region, d.Email}, nil
 		}))
 	if err != nil {
-		return fmt.Errorf("stage orders: %w", err)
+		return fmt.Errorf("insert deliveries: %w", err)
 	}
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"stage_items"}, stageItemColumns, &itemSource{batch: batch, i: -1})
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"payments"}, paymentColumns,
+		pgx.CopyFromSlice(len(stored), func(i int) ([]any, error) {
+			o := stored[i]
+			p := &o.Payment
+			return []any{o.OrderUID, p.Transaction, p.RequestID, p.Currency, p.Provider, p.Amount,
+				p.PaymentDt, p.Bank, p.DeliveryCost, p.GoodsTotal, p.CustomFee}, nil
+		}))
 	if err != nil {
-		return fmt.Errorf("stage items: %w", err)
+		return fmt.Errorf("insert payments: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"items"}, itemColumns, &itemSource{orders: stored, i: -1}); err != nil {
+		return fmt.Errorf("insert items: %w", err)
 	}
 	return nil
 }
 
-// itemSource walks the items of every order of a batch for COPY.
+// itemSource walks the items of orders for COPY; position is the item's
+// index in its order.
 type itemSource struct {
-	batch []order.Parsed
-	i, j  int // order and item index of the current row
-	row   [13]any
+	orders []*order.Order
+	i, j   int // order and item index of the current row
+	row    [13]any
 }
 
 func (s *itemSource) Next() bool {
 	s.j++
-	for s.i < 0 || s.j >= len(s.batch[s.i].Order.Items) {
+	for s.i < 0 || s.j >= len(s.orders[s.i].Items) {
 		s.i++
 		s.j = 0
-		if s.i >= len(s.batch) {
+		if s.i >= len(s.orders) {
 			return false
 		}
 	}
@@ -256,9 +226,10 @@ func (s *itemSource) Next() bool {
 }
 
 func (s *itemSource) Values() ([]any, error) {
-	it := &s.batch[s.i].Order.Items[s.j]
+	o := s.orders[s.i]
+	it := &o.Items[s.j]
 	s.row = [13]any{
-		int32(s.i), int32(s.j), it.ChrtID, it.TrackNumber, it.Price, it.Rid, it.Name, it.Sale,
+		o.OrderUID, int32(s.j), it.ChrtID, it.TrackNumber, it.Price, it.Rid, it.Name, it.Sale,
 		it.Size, it.TotalPrice, it.NmID, it.Brand, it.Status,
 	}
 	return s.row[:], nil
