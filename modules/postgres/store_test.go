@@ -389,3 +389,29 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Errorf("%d orders after recovery, want 2", orders)
 	}
 }
+
+// The delivery, payment and items stored are those of the order that was
+// stored, not of a later, conflicting one under the same uid.
+func TestPartsFollowTheStoredOrder(t *testing.T) {
+	s, dsn := open(t)
+	base := fixture(t)
+	a := withItems(variant(base, "parts-a", day(1)), 3)
+	aChanged := withItems(variant(base, "parts-a", day(1)), 2)
+	aChanged.Delivery.Name = "Someone Else"
+	aChanged.Payment.Bank = "another-bank"
+	b := withItems(variant(base, "parts-b", day(2)), 4)
+
+	got := save(t, s, parsed(t, aChanged), parsed(t, b), parsed(t, a))
+	if want := []order.Outcome{order.Stored, order.Stored, order.Conflict}; !slices.Equal(got, want) {
+		t.Fatalf("outcomes = %v, want %v", got, want)
+	}
+	var name, bank string
+	var items, bItems int64
+	query(t, dsn, `SELECT d.name, p.bank,
+		(SELECT count(*) FROM items WHERE order_uid = 'parts-a'), (SELECT count(*) FROM items WHERE order_uid = 'parts-b')
+		FROM deliveries d JOIN payments p USING (order_uid) WHERE order_uid = 'parts-a'`, &name, &bank, &items, &bItems)
+	if name != aChanged.Delivery.Name || bank != aChanged.Payment.Bank || items != 2 || bItems != 4 {
+		t.Errorf("stored parts-a with %q, %q, %d items and parts-b with %d items; want %q, %q, 2 and 4",
+			name, bank, items, bItems, aChanged.Delivery.Name, aChanged.Payment.Bank)
+	}
+}
