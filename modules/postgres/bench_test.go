@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"flag"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,24 +19,36 @@ var (
 	benchBatch  = flag.Int("pg.batch", 500, "orders per SaveBatch (the consumer's default batch size)")
 )
 
-// BenchmarkIngest stores the same generated orders twice per iteration,
-// each time into the same emptied tables: through SaveBatch, and through bare
-// pgx COPY into the four tables, one transaction per batch for both. The
-// second is the bound SaveBatch is measured against (issue 9: at least 0.8 of
-// it). The two alternate within each iteration, so that load from outside
-// the benchmark weighs on both alike.
+// BenchmarkIngest stores the same generated orders three times per
+// iteration, each time into the same emptied tables: through SaveBatch;
+// through SaveBatch again with the last order of every batch replaced by a
+// repeat of the first, which takes the staged path (the one replays and
+// conflicts take); and through bare pgx COPY into the four tables, one
+// transaction per batch for all three. The last is the bound SaveBatch is
+// measured against (issue 9: at least 0.8 of it). The three alternate within
+// each iteration, so that load from outside the benchmark weighs on all
+// alike.
 //
 //	go test -run '^$' -bench Ingest -benchtime 3x ./modules/postgres/ -args -pg.orders 100000
 func BenchmarkIngest(b *testing.B) {
 	s, dsn := open(b)
 	batches := fakeBatches(b, *benchOrders, *benchBatch)
 	conn := connect(b, dsn)
+	repeating := make([][]order.Parsed, len(batches))
+	for i, batch := range batches {
+		repeating[i] = slices.Clone(batch)
+		repeating[i][len(batch)-1] = batch[0]
+	}
 	ways := []struct {
 		name string
 		save func(context.Context, []order.Parsed) error
 		took time.Duration
 	}{
 		{name: "SaveBatch", save: func(ctx context.Context, batch []order.Parsed) error {
+			_, err := s.SaveBatch(ctx, batch)
+			return err
+		}},
+		{name: "staged", save: func(ctx context.Context, batch []order.Parsed) error {
 			_, err := s.SaveBatch(ctx, batch)
 			return err
 		}},
@@ -47,7 +60,11 @@ func BenchmarkIngest(b *testing.B) {
 		for i := range ways {
 			truncate(b, conn)
 			start := time.Now()
-			for _, batch := range batches {
+			input := batches
+			if ways[i].name == "staged" {
+				input = repeating
+			}
+			for _, batch := range input {
 				if err := ways[i].save(b.Context(), batch); err != nil {
 					b.Fatalf("%s: %v", ways[i].name, err)
 				}
@@ -56,10 +73,12 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 	rate := func(took time.Duration) float64 { return float64(*benchOrders*b.N) / took.Seconds() }
-	save, bound := rate(ways[0].took), rate(ways[1].took)
+	save, staged, bound := rate(ways[0].took), rate(ways[1].took), rate(ways[2].took)
 	b.ReportMetric(save, "SaveBatch-orders/s")
+	b.ReportMetric(staged, "staged-orders/s")
 	b.ReportMetric(bound, "CopyFrom-orders/s")
 	b.ReportMetric(save/bound, "ratio")
+	b.ReportMetric(staged/bound, "staged-ratio")
 }
 
 // BenchmarkNewest reads the newest orders as the cache's warm-up does, all

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io/fs"
 	"log/slog"
 
 	"github.com/pressly/goose/v3"
@@ -19,24 +18,18 @@ import (
 // starting together also wait for each other.
 const migrationLock int64 = 0x6f_72_64_65_72_73_01 // "orders" + 1
 
-// migrate brings the schema up to date with migrations.FS and returns how
-// many versions it applied.
-func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) (int, error) {
-	return migrateFS(ctx, db, migrations.FS, log)
-}
-
-// migrateFS applies the goose migrations of fsys not yet recorded in
+// migrate applies the migrations of migrations.FS not yet recorded in
 // goose_db_version, each in its own transaction, while holding a session
 // advisory lock: a second instance waits for the first and then finds
-// nothing to do.
-func migrateFS(ctx context.Context, db *sql.DB, fsys fs.FS, log *slog.Logger) (int, error) {
+// nothing to do. It returns how many versions it applied.
+func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) (int, error) {
 	// goose polls pg_try_advisory_lock every second; the start context
 	// bounds the wait long before the 10 minutes run out.
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLock), lock.WithLockTimeout(1, 600))
 	if err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithSlog(log),

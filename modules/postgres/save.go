@@ -2,18 +2,29 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/marketplace/orders/modules/order"
 )
 
-// The orders of a batch are first copied into a staging table that lives as
-// long as the connection and is emptied at every commit, so a batch costs no
-// catalog changes; n is the order's index in the batch. Deliveries, payments
-// and items are not staged: once the database has said which orders are new,
-// theirs are copied straight into their tables.
+// A batch takes one of two paths, both in one transaction and both ending in
+// COPY into the tables:
+//   - copyIfNew: no uid repeated in the batch and none stored yet (one probe
+//     of the primary key): COPY straight into the four tables, all stored.
+//   - saveStaged, for any other batch (replays, conflicts, repeats): COPY the
+//     orders into a staging table, insert the new ones with ON CONFLICT DO
+//     NOTHING RETURNING order_uid, COPY the delivery, payment and items of
+//     just those, and compare every other order with the stored one as jsonb.
+//
+// The staging table lives as long as the connection and is emptied at every
+// commit, so a batch costs no catalog changes; n is the order's index in the
+// batch.
 const createStaging = `
 CREATE TEMP TABLE IF NOT EXISTS stage_orders (
     n                  integer NOT NULL,
@@ -36,6 +47,7 @@ var (
 		"n", "order_uid", "track_number", "entry", "locale", "internal_signature", "customer_id",
 		"delivery_service", "shardkey", "sm_id", "date_created", "oof_shard", "raw",
 	}
+	orderColumns    = stageColumns[1:]
 	deliveryColumns = []string{"order_uid", "name", "phone", "zip", "city", "address", "region", "email"}
 	paymentColumns  = []string{
 		"order_uid", "transaction", "request_id", "currency", "provider", "amount",
@@ -85,7 +97,11 @@ func (s *Store) SaveBatch(ctx context.Context, batch []order.Parsed) ([]order.Ou
 	var outcomes []order.Outcome
 	err = c.withPgx(ctx, func(conn *pgx.Conn) error {
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			outcomes, err = saveBatch(ctx, tx, batch)
+			if copied, err := copyIfNew(ctx, tx, batch); err != nil || copied {
+				outcomes = make([]order.Outcome, len(batch)) // all order.Stored
+				return err
+			}
+			outcomes, err = saveStaged(ctx, tx, batch)
 			return err
 		})
 	})
@@ -95,7 +111,58 @@ func (s *Store) SaveBatch(ctx context.Context, batch []order.Parsed) ([]order.Ou
 	return outcomes, nil
 }
 
-func saveBatch(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.Outcome, error) {
+// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
+const uniqueViolation = "23505"
+
+// copyIfNew is the path of a batch of orders all new, as nearly every batch
+// of a live topic is: one probe of the primary key, then each table gets the
+// batch by COPY. It reports false, having written nothing, when a uid is
+// repeated in the batch or already stored, or when a concurrent writer
+// stores one during the COPY (which waits for that writer and then fails on
+// the primary key, undone by the savepoint).
+func copyIfNew(ctx context.Context, tx pgx.Tx, batch []order.Parsed) (bool, error) {
+	uids := make([]string, len(batch))
+	seen := make(map[string]bool, len(batch))
+	for i := range batch {
+		uid := batch[i].Order.OrderUID
+		if seen[uid] {
+			return false, nil
+		}
+		seen[uid] = true
+		uids[i] = uid
+	}
+	var stored bool
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM orders WHERE order_uid = ANY($1))", uids).Scan(&stored); err != nil {
+		return false, fmt.Errorf("look up stored orders: %w", err)
+	}
+	if stored {
+		return false, nil
+	}
+	all := make([]*order.Parsed, len(batch))
+	for i := range batch {
+		all[i] = &batch[i]
+	}
+	// Concurrent writers of overlapping batches take the uid locks in one
+	// order, so they wait for each other instead of deadlocking.
+	slices.SortFunc(all, func(a, b *order.Parsed) int { return strings.Compare(a.Order.OrderUID, b.Order.OrderUID) })
+	sp, err := tx.Begin(ctx) // a savepoint
+	if err != nil {
+		return false, err
+	}
+	err = copyNew(ctx, sp, all)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		return false, sp.Rollback(ctx)
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, sp.Commit(ctx)
+}
+
+// saveStaged copies the orders into the staging table and lets the database
+// tell which are new; only those are written.
+func saveStaged(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.Outcome, error) {
 	if _, err := tx.Exec(ctx, createStaging, pgx.QueryExecModeSimpleProtocol); err != nil {
 		return nil, fmt.Errorf("staging table: %w", err)
 	}
@@ -119,13 +186,13 @@ func saveBatch(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.Ou
 	// and that uid was inserted; every other one is compared with what is
 	// stored now.
 	outcomes := make([]order.Outcome, len(batch))
-	stored := make([]*order.Order, 0, len(fresh))
+	stored := make([]*order.Parsed, 0, len(fresh))
 	var compare []int32
 	for i := range batch {
 		o := &batch[i].Order
 		if fresh[o.OrderUID] {
 			outcomes[i] = order.Stored
-			stored = append(stored, o)
+			stored = append(stored, &batch[i])
 			delete(fresh, o.OrderUID) // later occurrences are compared
 			continue
 		}
@@ -174,15 +241,31 @@ func orderSource(batch []order.Parsed) pgx.CopyFromSource {
 	})
 }
 
+// copyNew copies new orders into the four tables.
+func copyNew(ctx context.Context, tx pgx.Tx, fresh []*order.Parsed) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"orders"}, orderColumns,
+		pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
+			o := &fresh[i].Order
+			return []any{
+				o.OrderUID, o.TrackNumber, o.Entry, o.Locale, o.InternalSignature, o.CustomerID,
+				o.DeliveryService, o.ShardKey, o.SmID, o.DateCreated, o.OofShard, fresh[i].JSON,
+			}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("insert orders: %w", err)
+	}
+	return insertParts(ctx, tx, fresh)
+}
+
 // insertParts copies the delivery, payment and items of orders just
 // inserted into their tables.
-func insertParts(ctx context.Context, tx pgx.Tx, stored []*order.Order) error {
-	if len(stored) == 0 {
+func insertParts(ctx context.Context, tx pgx.Tx, fresh []*order.Parsed) error {
+	if len(fresh) == 0 {
 		return nil
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"deliveries"}, deliveryColumns,
-		pgx.CopyFromSlice(len(stored), func(i int) ([]any, error) {
-			o := stored[i]
+		pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
+			o := &fresh[i].Order
 			d := &o.Delivery
 			return []any{o.OrderUID, d.Name, d.Phone, d.Zip, d.City, d.Address, d.Region, d.Email}, nil
 		}))
@@ -190,8 +273,8 @@ func insertParts(ctx context.Context, tx pgx.Tx, stored []*order.Order) error {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"payments"}, paymentColumns,
-		pgx.CopyFromSlice(len(stored), func(i int) ([]any, error) {
-			o := stored[i]
+		pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
+			o := &fresh[i].Order
 			p := &o.Payment
 			return []any{o.OrderUID, p.Transaction, p.RequestID, p.Currency, p.Provider, p.Amount,
 				p.PaymentDt, p.Bank, p.DeliveryCost, p.GoodsTotal, p.CustomFee}, nil
@@ -199,7 +282,7 @@ func insertParts(ctx context.Context, tx pgx.Tx, stored []*order.Order) error {
 	if err != nil {
 		return fmt.Errorf("insert payments: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"items"}, itemColumns, &itemSource{orders: stored, i: -1}); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"items"}, itemColumns, &itemSource{orders: fresh, i: -1}); err != nil {
 		return fmt.Errorf("insert items: %w", err)
 	}
 	return nil
@@ -208,14 +291,14 @@ func insertParts(ctx context.Context, tx pgx.Tx, stored []*order.Order) error {
 // itemSource walks the items of orders for COPY; position is the item's
 // index in its order.
 type itemSource struct {
-	orders []*order.Order
+	orders []*order.Parsed
 	i, j   int // order and item index of the current row
 	row    [13]any
 }
 
 func (s *itemSource) Next() bool {
 	s.j++
-	for s.i < 0 || s.j >= len(s.orders[s.i].Items) {
+	for s.i < 0 || s.j >= len(s.orders[s.i].Order.Items) {
 		s.i++
 		s.j = 0
 		if s.i >= len(s.orders) {
@@ -226,7 +309,7 @@ func (s *itemSource) Next() bool {
 }
 
 func (s *itemSource) Values() ([]any, error) {
-	o := s.orders[s.i]
+	o := &s.orders[s.i].Order
 	it := &o.Items[s.j]
 	s.row = [13]any{
 		o.OrderUID, int32(s.j), it.ChrtID, it.TrackNumber, it.Price, it.Rid, it.Name, it.Sale,
