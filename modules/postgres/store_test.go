@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/fx/fxtest"
 
 	"github.com/marketplace/orders/modules/order"
@@ -413,5 +414,74 @@ func TestPartsFollowTheStoredOrder(t *testing.T) {
 	if name != aChanged.Delivery.Name || bank != aChanged.Payment.Bank || items != 2 || bItems != 4 {
 		t.Errorf("stored parts-a with %q, %q, %d items and parts-b with %d items; want %q, %q, 2 and 4",
 			name, bank, items, bItems, aChanged.Delivery.Name, aChanged.Payment.Bank)
+	}
+}
+
+// A batch of new orders, one of which another writer is storing at that
+// moment, waits for that writer and then decides that order as it would
+// have, had it come later: here a conflict, while the rest is stored.
+func TestWriterStoringTheSameUIDMeanwhile(t *testing.T) {
+	s, dsn := open(t)
+	base := fixture(t)
+	x := parsed(t, variant(base, "meanwhile-x", day(1)))
+	changed := x.Order
+	changed.Delivery.City = "Elsewhere"
+	xChanged := parsed(t, changed)
+	y := parsed(t, variant(base, "meanwhile-y", day(2)))
+
+	ctx := t.Context()
+	other, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.WithoutCancel(ctx))
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	o := x.Order
+	if _, err := tx.Exec(ctx, `INSERT INTO orders (order_uid, track_number, entry, locale, internal_signature, customer_id,
+		delivery_service, shardkey, sm_id, date_created, oof_shard, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		o.OrderUID, o.TrackNumber, o.Entry, o.Locale, o.InternalSignature, o.CustomerID, o.DeliveryService,
+		o.ShardKey, o.SmID, o.DateCreated, o.OofShard, string(x.JSON)); err != nil {
+		t.Fatal(err)
+	}
+
+	type result struct {
+		out []order.Outcome
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := s.SaveBatch(ctx, []order.Parsed{y, xChanged})
+		done <- result{out, err}
+	}()
+	// The batch has to be waiting for the other writer's row lock before
+	// that writer commits, or the test proves nothing.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		query(t, dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'", &waiting)
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the batch never waited for the other writer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("save: %v", r.err)
+	}
+	if want := []order.Outcome{order.Stored, order.Conflict}; !slices.Equal(r.out, want) {
+		t.Errorf("outcomes = %v, want %v", r.out, want)
+	}
+	if orders, items := count(t, dsn); orders != 2 || items != 1 {
+		t.Errorf("%d orders, %d items; want 2 and 1 (the other writer stored no items)", orders, items)
 	}
 }
