@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/fx/fxtest"
 
@@ -459,17 +460,16 @@ func TestWriterStoringTheSameUIDMeanwhile(t *testing.T) {
 	}()
 	// The batch has to be waiting for the other writer's row lock before
 	// that writer commits, or the test proves nothing.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	_, err = backoff.Retry(ctx, func() (struct{}, error) {
 		var waiting int
 		query(t, dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'", &waiting)
-		if waiting > 0 {
-			break
+		if waiting == 0 {
+			return struct{}{}, errors.New("the batch is not waiting for the other writer")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the batch never waited for the other writer")
-		}
-		time.Sleep(10 * time.Millisecond)
+		return struct{}{}, nil
+	}, backoff.WithBackOff(backoff.NewConstantBackOff(10*time.Millisecond)), backoff.WithMaxElapsedTime(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
