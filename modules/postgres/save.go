@@ -97,9 +97,13 @@ func (s *Store) SaveBatch(ctx context.Context, batch []order.Parsed) ([]order.Ou
 	var outcomes []order.Outcome
 	err = c.withPgx(ctx, func(conn *pgx.Conn) error {
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if copied, err := copyIfNew(ctx, tx, batch); err != nil || copied {
-				outcomes = make([]order.Outcome, len(batch)) // all order.Stored
+			copied, err := copyIfNew(ctx, tx, batch)
+			if err != nil {
 				return err
+			}
+			if copied {
+				outcomes = slices.Repeat([]order.Outcome{order.Stored}, len(batch))
+				return nil
 			}
 			outcomes, err = saveStaged(ctx, tx, batch)
 			return err
@@ -185,7 +189,7 @@ func saveStaged(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.O
 	// An order is stored when it is its uid's first occurrence in the batch
 	// and that uid was inserted; every other one is compared with what is
 	// stored now.
-	outcomes := make([]order.Outcome, len(batch))
+	outcomes := make([]order.Outcome, len(batch)) // each set below
 	stored := make([]*order.Parsed, 0, len(fresh))
 	var compare []int32
 	for i := range batch {
@@ -201,12 +205,22 @@ func saveStaged(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.O
 	if err := insertParts(ctx, tx, stored); err != nil {
 		return nil, err
 	}
-	if len(compare) == 0 {
-		return outcomes, nil
+	if err := compareStored(ctx, tx, compare, outcomes); err != nil {
+		return nil, err
 	}
-	rows, err = tx.Query(ctx, sameAsStored, compare)
+	return outcomes, nil
+}
+
+// compareStored sets the outcome of each order of the batch at the indexes
+// in compare: a duplicate when it is the same order as the stored one, else
+// a conflict.
+func compareStored(ctx context.Context, tx pgx.Tx, compare []int32, outcomes []order.Outcome) error {
+	if len(compare) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, sameAsStored, compare)
 	if err != nil {
-		return nil, fmt.Errorf("compare with stored orders: %w", err)
+		return fmt.Errorf("compare with stored orders: %w", err)
 	}
 	var (
 		n    int32
@@ -221,14 +235,14 @@ func saveStaged(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.O
 		found++
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("compare with stored orders: %w", err)
+		return fmt.Errorf("compare with stored orders: %w", err)
 	}
 	if found != len(compare) {
 		// Cannot happen while orders are never deleted; if they are, the
 		// retry decides again.
-		return nil, fmt.Errorf("compare with stored orders: %d of %d not found", len(compare)-found, len(compare))
+		return fmt.Errorf("compare with stored orders: %d of %d not found", len(compare)-found, len(compare))
 	}
-	return outcomes, nil
+	return nil
 }
 
 func orderSource(batch []order.Parsed) pgx.CopyFromSource {
