@@ -1,7 +1,8 @@
 // Package postgres is the durable home of orders: a store over PostgreSQL
 // that implements order.Store, lists orders for searches, and migrates its
-// schema at start. Bulk paths (SaveBatch, Newest) speak pgx directly on a
-// connection of the pool; the rest goes through GORM.
+// schema (goose, migrations/) at start. One pool serves all: the bulk paths
+// (SaveBatch, Newest) speak pgx on a connection taken from it, Get is one
+// database/sql query, and Search builds its filters with GORM.
 package postgres
 
 import (
