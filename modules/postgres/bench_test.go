@@ -19,15 +19,16 @@ var (
 	benchBatch  = flag.Int("pg.batch", 500, "orders per SaveBatch (the consumer's default batch size)")
 )
 
-// BenchmarkIngest stores the same generated orders three times per
-// iteration, each time into the same emptied tables: through SaveBatch;
-// through SaveBatch again with the last order of every batch replaced by a
-// repeat of the first, which takes the staged path (the one replays and
-// conflicts take); and through bare pgx COPY into the four tables, one
-// transaction per batch for all three. The last is the bound SaveBatch is
-// measured against (issue 9: at least 0.8 of it). The three alternate within
-// each iteration, so that load from outside the benchmark weighs on all
-// alike.
+// BenchmarkIngest stores the same generated orders in four ways per
+// iteration, one transaction per batch for all: through SaveBatch into empty
+// tables; through SaveBatch again over what that stored ("replay": every
+// order a duplicate, as after a rebalance); through SaveBatch into emptied
+// tables with the last order of every batch replaced by a repeat of the
+// first, which takes the staged path ("staged", the path of replays and
+// conflicts); and through bare pgx COPY into the four emptied tables. The
+// last is the bound SaveBatch is measured against (issue 9: at least 0.8 of
+// it). The ways alternate within each iteration, so that load from outside
+// the benchmark weighs on all alike.
 //
 //	go test -run '^$' -bench Ingest -benchtime 3x ./modules/postgres/ -args -pg.orders 100000
 func BenchmarkIngest(b *testing.B) {
@@ -48,6 +49,10 @@ func BenchmarkIngest(b *testing.B) {
 			_, err := s.SaveBatch(ctx, batch)
 			return err
 		}},
+		{name: "replay", save: func(ctx context.Context, batch []order.Parsed) error {
+			_, err := s.SaveBatch(ctx, batch)
+			return err
+		}},
 		{name: "staged", save: func(ctx context.Context, batch []order.Parsed) error {
 			_, err := s.SaveBatch(ctx, batch)
 			return err
@@ -58,7 +63,9 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	for b.Loop() {
 		for i := range ways {
-			truncate(b, conn)
+			if ways[i].name != "replay" { // replays what SaveBatch stored
+				truncate(b, conn)
+			}
 			start := time.Now()
 			input := batches
 			if ways[i].name == "staged" {
@@ -73,8 +80,9 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 	rate := func(took time.Duration) float64 { return float64(*benchOrders*b.N) / took.Seconds() }
-	save, staged, bound := rate(ways[0].took), rate(ways[1].took), rate(ways[2].took)
+	save, replay, staged, bound := rate(ways[0].took), rate(ways[1].took), rate(ways[2].took), rate(ways[3].took)
 	b.ReportMetric(save, "SaveBatch-orders/s")
+	b.ReportMetric(replay, "replay-orders/s")
 	b.ReportMetric(staged, "staged-orders/s")
 	b.ReportMetric(bound, "CopyFrom-orders/s")
 	b.ReportMetric(save/bound, "ratio")
@@ -193,4 +201,43 @@ func copyBatch(ctx context.Context, tx pgx.Tx, batch []order.Parsed) error {
 		}
 	}
 	return nil
+}
+
+// BenchmarkGet reads stored orders one by one, as cache misses do: through
+// Store.Get and through a bare pgx point query on one connection, the bound
+// (issue 9: misses at least 0.8 of it). The two alternate over the same uids.
+//
+//	go test -run '^$' -bench Get -benchtime 20000x ./modules/postgres/
+func BenchmarkGet(b *testing.B) {
+	s, dsn := open(b)
+	conn := connect(b, dsn)
+	var uids []string
+	for _, batch := range fakeBatches(b, 1000, 500) {
+		if _, err := s.SaveBatch(b.Context(), batch); err != nil {
+			b.Fatal(err)
+		}
+		for _, p := range batch {
+			uids = append(uids, p.Order.OrderUID)
+		}
+	}
+	var get, bare time.Duration
+	i := 0
+	for b.Loop() {
+		uid := uids[i%len(uids)]
+		i++
+		start := time.Now()
+		if _, err := s.Get(b.Context(), uid); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		var raw []byte
+		if err := conn.QueryRow(b.Context(), "SELECT raw FROM orders WHERE order_uid = $1", uid).Scan(&raw); err != nil {
+			b.Fatal(err)
+		}
+		get += mid.Sub(start)
+		bare += time.Since(mid)
+	}
+	b.ReportMetric(float64(get.Nanoseconds())/float64(b.N), "Get-ns/read")
+	b.ReportMetric(float64(bare.Nanoseconds())/float64(b.N), "pgx-ns/read")
+	b.ReportMetric(float64(bare)/float64(get), "ratio")
 }

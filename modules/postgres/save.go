@@ -74,12 +74,17 @@ ON CONFLICT (order_uid) DO NOTHING
 RETURNING order_uid`
 
 // sameAsStored says, for the given orders of the batch, whether each is the
-// same order as the one stored under its uid: equal as JSON values. It runs
-// after insertFresh, as a new statement, so it sees both what this batch
-// stored and what concurrent writers committed meanwhile.
+// same order as the one stored under its uid: equal as JSON values (NULL
+// when none is stored). It runs after insertFresh, as a new statement, so it
+// sees both what this batch stored and what concurrent writers committed
+// meanwhile. The stored order is looked up by primary key for each staged
+// one, whatever plan a prepared statement settles on. Equal bytes are the
+// common case (both sides canonical JSON from the same encoder) and need no
+// parsing; only different bytes are compared as jsonb values.
 const sameAsStored = `
-SELECT s.n, o.raw::jsonb = s.raw::jsonb
-FROM stage_orders s JOIN orders o USING (order_uid)
+SELECT s.n, (SELECT o.raw::text = s.raw::text OR o.raw::jsonb = s.raw::jsonb
+             FROM orders o WHERE o.order_uid = s.order_uid)
+FROM stage_orders s
 WHERE s.n = ANY($1)`
 
 // SaveBatch stores the batch in one transaction and says, per order, whether
@@ -136,7 +141,7 @@ func copyIfNew(ctx context.Context, tx pgx.Tx, batch []order.Parsed) (bool, erro
 		uids[i] = uid
 	}
 	var stored bool
-	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM orders WHERE order_uid = ANY($1))", uids).Scan(&stored); err != nil {
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM unnest($1::text[]) AS b(uid) JOIN orders o ON o.order_uid = b.uid)", uids).Scan(&stored); err != nil {
 		return false, fmt.Errorf("look up stored orders: %w", err)
 	}
 	if stored {
@@ -224,23 +229,22 @@ func compareStored(ctx context.Context, tx pgx.Tx, compare []int32, outcomes []o
 	}
 	var (
 		n    int32
-		same bool
+		same *bool
 	)
-	found := 0
-	if _, err := pgx.ForEachRow(rows, []any{&n, &same}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&n, &same}, func() error {
+		if same == nil {
+			// Cannot happen while orders are never deleted; if they are,
+			// the retry decides again.
+			return fmt.Errorf("order %d of the batch is neither new nor stored", n)
+		}
 		outcomes[n] = order.Conflict
-		if same {
+		if *same {
 			outcomes[n] = order.Duplicate
 		}
-		found++
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("compare with stored orders: %w", err)
-	}
-	if found != len(compare) {
-		// Cannot happen while orders are never deleted; if they are, the
-		// retry decides again.
-		return fmt.Errorf("compare with stored orders: %d of %d not found", len(compare)-found, len(compare))
 	}
 	return nil
 }
