@@ -16,11 +16,14 @@ import (
 // A batch takes one of two paths, both in one transaction and both ending in
 // COPY into the tables:
 //   - copyIfNew: no uid repeated in the batch and none stored yet (one probe
-//     of the primary key): COPY straight into the four tables, all stored.
+//     of the primary key): COPY straight into the four tables, all stored. A
+//     uid a concurrent writer stores meanwhile fails the COPY, which is
+//     rolled back to a savepoint, and the batch takes the other path.
 //   - saveStaged, for any other batch (replays, conflicts, repeats): COPY the
 //     orders into a staging table, insert the new ones with ON CONFLICT DO
 //     NOTHING RETURNING order_uid, COPY the delivery, payment and items of
-//     just those, and compare every other order with the stored one as jsonb.
+//     just those, and compare every other order with the stored one as JSON
+//     values: equal bytes, or else equal jsonb, is a duplicate.
 //
 // The staging table lives as long as the connection and is emptied at every
 // commit, so a batch costs no catalog changes; n is the order's index in the
