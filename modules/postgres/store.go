@@ -33,7 +33,8 @@ var _ order.Store = (*Store)(nil)
 type Config struct {
 	// DSN is a PostgreSQL connection string (URL or key=value form).
 	DSN string
-	// ConnectTimeout bounds how long start waits for the database to answer.
+	// ConnectTimeout bounds how long start waits for the database to answer;
+	// zero leaves only the start context's deadline.
 	ConnectTimeout time.Duration
 }
 
@@ -109,10 +110,13 @@ func (s *Store) open(ctx context.Context, cfg Config) error {
 }
 
 // waitReachable pings until the server answers, backing off from 100 ms to
-// 2 s, for at most timeout.
+// 2 s, for at most timeout (when positive).
 func (s *Store) waitReachable(ctx context.Context, db *sql.DB, timeout time.Duration, target string) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	wait := backoff.NewExponentialBackOff()
 	wait.InitialInterval = 100 * time.Millisecond
 	wait.MaxInterval = 2 * time.Second
@@ -124,7 +128,7 @@ func (s *Store) waitReachable(ctx context.Context, db *sql.DB, timeout time.Dura
 		return struct{}{}, last
 	},
 		backoff.WithBackOff(wait),
-		backoff.WithMaxElapsedTime(timeout),
+		backoff.WithMaxElapsedTime(max(timeout, 0)), // 0: no limit of its own
 		backoff.WithNotify(func(err error, next time.Duration) {
 			s.log.Warn("postgres not reachable, retrying", "target", target, "attempt", attempts, "retry_in", next, "err", err)
 		}))
