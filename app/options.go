@@ -27,13 +27,17 @@ func Options(cfg config.Config) fx.Option {
 	return fx.Options(
 		// Each module gets its own settings; only app knows them all.
 		fx.Supply(
-			cfg,
 			logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format},
+			postgres.Config{DSN: cfg.Postgres.DSN, ConnectTimeout: cfg.Postgres.ConnectTimeout},
 			cache.Config{Capacity: cfg.Cache.Capacity},
 			kafka.Config{
 				Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.Group, DLQTopic: cfg.Kafka.DLQTopic,
 				Partitions: cfg.Kafka.Partitions, BatchSize: cfg.Kafka.BatchSize, BatchWait: cfg.Kafka.BatchWait,
 				Rules: order.Rules{Totals: cfg.Validation.Totals, MaxFuture: cfg.Validation.MaxFuture},
+			},
+			web.Config{
+				Addr: cfg.HTTP.Addr, RateLimit: cfg.HTTP.RateLimit, RateWindow: cfg.HTTP.RateWindow,
+				TrustedProxies: cfg.HTTP.TrustedProxies, BasicAuthUsers: cfg.HTTP.BasicAuthUsers,
 			},
 		),
 		fx.StartTimeout(cfg.Postgres.ConnectTimeout+15*time.Second),
@@ -59,24 +63,14 @@ func Options(cfg config.Config) fx.Option {
 			fx.Invoke(warm, gauges),
 		),
 		fx.Provide(
-			webConfig, webObserver, webMetrics,
+			webObserver, webMetrics,
 			func(c *cache.Cache) web.Recent { return c },
+			func(s *postgres.Store) web.Searcher { return s },
 			func(p *kafka.Parked) web.ParkedLister { return p },
 		),
 		web.Module,
 		kafka.Module,
 	)
-}
-
-// webConfig hands web its slice of the configuration.
-func webConfig(cfg config.Config) web.Config {
-	return web.Config{
-		Addr:           cfg.HTTP.Addr,
-		RateLimit:      cfg.HTTP.RateLimit,
-		RateWindow:     cfg.HTTP.RateWindow,
-		TrustedProxies: cfg.HTTP.TrustedProxies,
-		BasicAuthUsers: cfg.HTTP.BasicAuthUsers,
-	}
 }
 
 func webObserver(m *metrics.Metrics) web.Observer { return m }

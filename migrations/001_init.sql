@@ -1,10 +1,16 @@
+-- +goose Up
+-- The schema as the hand-written runner left it, now goose's first version.
+-- Every statement is IF NOT EXISTS: a database that runner migrated already
+-- has these objects (and its schema_migrations table, kept so an older
+-- binary still starts), and goose then only records version 1.
+--
 -- Orders as consumed. raw is the canonical JSON of the whole order and is what
 -- reads return; the columns beside it are for queries and for people.
 --
 -- order_uid uses the "C" collation everywhere so that ORDER BY sorts uids
 -- byte by byte, as the service's cache does, whatever the server's locale.
 
-CREATE TABLE orders (
+CREATE TABLE IF NOT EXISTS orders (
     order_uid          text COLLATE "C" PRIMARY KEY,
     track_number       text        NOT NULL,
     entry              text        NOT NULL,
@@ -21,9 +27,9 @@ CREATE TABLE orders (
 );
 
 -- The cache is warmed with the newest orders at start.
-CREATE INDEX orders_newest_idx ON orders (date_created DESC, order_uid DESC);
+CREATE INDEX IF NOT EXISTS orders_newest_idx ON orders (date_created DESC, order_uid DESC);
 
-CREATE TABLE deliveries (
+CREATE TABLE IF NOT EXISTS deliveries (
     order_uid text COLLATE "C" PRIMARY KEY REFERENCES orders (order_uid) ON DELETE CASCADE,
     name      text NOT NULL,
     phone     text NOT NULL,
@@ -37,7 +43,7 @@ CREATE TABLE deliveries (
 -- Money is in minor units. The checks repeat only what validation already
 -- guarantees: a stricter check here would turn a valid order into a write that
 -- fails on every retry.
-CREATE TABLE payments (
+CREATE TABLE IF NOT EXISTS payments (
     order_uid     text COLLATE "C" PRIMARY KEY REFERENCES orders (order_uid) ON DELETE CASCADE,
     transaction   text   NOT NULL,
     request_id    text   NOT NULL DEFAULT '',
@@ -53,7 +59,7 @@ CREATE TABLE payments (
 
 -- position is the item's index in the order, so replaying an order can never
 -- add its items twice.
-CREATE TABLE items (
+CREATE TABLE IF NOT EXISTS items (
     order_uid    text COLLATE "C" NOT NULL REFERENCES orders (order_uid) ON DELETE CASCADE,
     position     integer NOT NULL CHECK (position >= 0),
     chrt_id      bigint  NOT NULL CHECK (chrt_id >= 0),

@@ -1,5 +1,5 @@
-// Package migrations holds the database schema as numbered SQL files, applied
-// in name order by the store at start.
+// Package migrations holds the database schema as goose migrations: numbered
+// SQL files (`-- +goose Up`), applied in version order by the store at start.
 package migrations
 
 import "embed"

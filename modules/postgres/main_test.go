@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/marketplace/orders/modules/order"
 	"github.com/marketplace/orders/modules/postgres"
 	"github.com/marketplace/orders/modules/postgres/pgtest"
@@ -82,7 +84,7 @@ func logger(t testing.TB) *slog.Logger {
 func open(t testing.TB) (*postgres.Store, string) {
 	t.Helper()
 	dsn := pgtest.DSN(t)
-	s, err := postgres.Open(t.Context(), dsn, 10*time.Second, logger(t))
+	s, err := postgres.Open(t.Context(), postgres.Config{DSN: dsn, ConnectTimeout: 10 * time.Second}, logger(t))
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -106,13 +108,26 @@ func save(t testing.TB, s *postgres.Store, batch ...order.Parsed) []order.Outcom
 	return out
 }
 
-func count(t testing.TB, s *postgres.Store) (orders, items int64) {
+// count returns how many orders and items the database at dsn holds, read
+// in one snapshot.
+func count(t testing.TB, dsn string) (orders, items int64) {
 	t.Helper()
-	orders, items, err := s.Count(context.WithoutCancel(t.Context()))
-	if err != nil {
-		t.Fatalf("count: %v", err)
-	}
+	query(t, dsn, "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM items)", &orders, &items)
 	return orders, items
+}
+
+// query runs one query on its own connection and scans its one row.
+func query(t testing.TB, dsn, sql string, dest ...any) {
+	t.Helper()
+	ctx := context.WithoutCancel(t.Context())
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, sql).Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
 }
 
 func day(n int) time.Time {

@@ -4,86 +4,42 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io/fs"
-	"slices"
-	"strings"
+	"log/slog"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/marketplace/orders/migrations"
 )
 
 // migrationLock is the advisory lock key that serialises migrations between
-// service instances starting at the same moment.
+// service instances starting at the same moment. It is the key the
+// hand-written runner before goose took, so an old and a new instance
+// starting together also wait for each other.
 const migrationLock int64 = 0x6f_72_64_65_72_73_01 // "orders" + 1
 
-// migrate applies, in name order, each *.sql file of fsys not yet recorded in
-// schema_migrations, one transaction per file. It returns the versions it
-// applied; running it again applies nothing.
-func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) ([]string, error) {
-	names, err := fs.Glob(fsys, "*.sql")
+// migrate applies the migrations of migrations.FS not yet recorded in
+// goose_db_version, each in its own transaction, while holding a session
+// advisory lock: a second instance waits for the first and then finds
+// nothing to do. It returns how many versions it applied.
+func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) (int, error) {
+	// goose polls pg_try_advisory_lock every second; the start context
+	// bounds the wait long before the 10 minutes run out.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLock), lock.WithLockTimeout(1, 600))
 	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+		return 0, fmt.Errorf("migrate: %w", err)
 	}
-	slices.Sort(names)
-
-	err = locked(ctx, db, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version    text PRIMARY KEY,
-			applied_at timestamptz NOT NULL DEFAULT now()
-		)`)
-		return err
-	})
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSlog(log),
+	)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: schema_migrations: %w", err)
+		return 0, fmt.Errorf("migrate: %w", err)
 	}
-
-	var applied []string
-	for _, name := range names {
-		version := strings.TrimSuffix(name, ".sql")
-		body, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return applied, fmt.Errorf("migrate %s: %w", version, err)
-		}
-		var done bool
-		err = locked(ctx, db, func(tx *sql.Tx) error {
-			// Checked under the lock: another instance may have applied it
-			// while we waited.
-			if err := tx.QueryRowContext(ctx,
-				"SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)", version).Scan(&done); err != nil || done {
-				return err
-			}
-			// No arguments: the driver sends the file as one simple-protocol
-			// query, so a file may hold many statements.
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version) VALUES ($1)", version)
-			return err
-		})
-		if err != nil {
-			return applied, fmt.Errorf("migrate %s: %w", version, err)
-		}
-		if !done {
-			applied = append(applied, version)
-		}
-	}
-	return applied, nil
-}
-
-// locked runs fn in a transaction holding the migration lock, which the
-// server releases at commit or rollback, even if this process dies.
-func locked(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) (err error) {
-	tx, err := db.BeginTx(ctx, nil)
+	results, err := p.Up(ctx)
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("migrate: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLock); err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return len(results), nil
 }

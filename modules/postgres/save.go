@@ -1,48 +1,94 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"database/sql/driver"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/marketplace/orders/modules/order"
 )
 
-// maxBindParams is PostgreSQL's limit on parameters in one statement.
-const maxBindParams = 65535
+// A batch takes one of two paths, both in one transaction and both ending in
+// COPY into the tables:
+//   - copyIfNew: no uid repeated in the batch and none stored yet (one probe
+//     of the primary key): COPY straight into the four tables, all stored. A
+//     uid a concurrent writer stores meanwhile fails the COPY, which is
+//     rolled back to a savepoint, and the batch takes the other path.
+//   - saveStaged, for any other batch (replays, conflicts, repeats): COPY the
+//     orders into a staging table, insert the new ones with ON CONFLICT DO
+//     NOTHING RETURNING order_uid, COPY the delivery, payment and items of
+//     just those, and compare every other order with the stored one as JSON
+//     values: equal bytes, or else equal jsonb, is a duplicate.
+//
+// The staging table lives as long as the connection and is emptied at every
+// commit, so a batch costs no catalog changes; n is the order's index in the
+// batch.
+const createStaging = `
+CREATE TEMP TABLE IF NOT EXISTS stage_orders (
+    n                  integer NOT NULL,
+    order_uid          text COLLATE "C" NOT NULL,
+    track_number       text NOT NULL,
+    entry              text NOT NULL,
+    locale             text NOT NULL,
+    internal_signature text NOT NULL,
+    customer_id        text NOT NULL,
+    delivery_service   text NOT NULL,
+    shardkey           text NOT NULL,
+    sm_id              bigint NOT NULL,
+    date_created       timestamptz NOT NULL,
+    oof_shard          text NOT NULL,
+    raw                json NOT NULL
+) ON COMMIT DELETE ROWS`
 
-// chunkSizes is how many rows of each table fit in one INSERT.
-type chunkSizes struct {
-	orders, deliveries, payments, items int
-}
+var (
+	stageColumns = []string{
+		"n", "order_uid", "track_number", "entry", "locale", "internal_signature", "customer_id",
+		"delivery_service", "shardkey", "sm_id", "date_created", "oof_shard", "raw",
+	}
+	orderColumns    = stageColumns[1:]
+	deliveryColumns = []string{"order_uid", "name", "phone", "zip", "city", "address", "region", "email"}
+	paymentColumns  = []string{
+		"order_uid", "transaction", "request_id", "currency", "provider", "amount",
+		"payment_dt", "bank", "delivery_cost", "goods_total", "custom_fee",
+	}
+	itemColumns = []string{
+		"order_uid", "position", "chrt_id", "track_number", "price", "rid", "name", "sale",
+		"size", "total_price", "nm_id", "brand", "status",
+	}
+)
 
-func newChunkSizes(db *gorm.DB) (chunkSizes, error) {
-	size := func(model any) (int, error) {
-		stmt := &gorm.Statement{DB: db}
-		if err := stmt.Parse(model); err != nil {
-			return 0, fmt.Errorf("postgres: row type %T: %w", model, err)
-		}
-		return maxBindParams / len(stmt.Schema.DBNames), nil
-	}
-	var c chunkSizes
-	var err error
-	if c.orders, err = size(&orderRow{}); err != nil {
-		return c, err
-	}
-	if c.deliveries, err = size(&deliveryRow{}); err != nil {
-		return c, err
-	}
-	if c.payments, err = size(&paymentRow{}); err != nil {
-		return c, err
-	}
-	c.items, err = size(&itemRow{})
-	return c, err
-}
+// insertFresh stores the first occurrence of each uid of the batch unless
+// the uid is already stored, and returns the uids it stored. firsts is
+// sorted by uid, so concurrent writers take the uid locks in one order and
+// cannot deadlock each other. A uid that a concurrent writer is inserting
+// waits for that writer's commit and is then left alone.
+const insertFresh = `
+INSERT INTO orders (order_uid, track_number, entry, locale, internal_signature, customer_id,
+                    delivery_service, shardkey, sm_id, date_created, oof_shard, raw)
+SELECT order_uid, track_number, entry, locale, internal_signature, customer_id,
+       delivery_service, shardkey, sm_id, date_created, oof_shard, raw
+FROM (SELECT DISTINCT ON (order_uid) * FROM stage_orders ORDER BY order_uid, n) AS firsts
+ON CONFLICT (order_uid) DO NOTHING
+RETURNING order_uid`
+
+// sameAsStored says, for the given orders of the batch, whether each is the
+// same order as the one stored under its uid: equal as JSON values (NULL
+// when none is stored). It runs after insertFresh, as a new statement, so it
+// sees both what this batch stored and what concurrent writers committed
+// meanwhile. The stored order is looked up by primary key for each staged
+// one, whatever plan a prepared statement settles on. Equal bytes are the
+// common case (both sides canonical JSON from the same encoder) and need no
+// parsing; only different bytes are compared as jsonb values.
+const sameAsStored = `
+SELECT s.n, (SELECT o.raw::text = s.raw::text OR o.raw::jsonb = s.raw::jsonb
+             FROM orders o WHERE o.order_uid = s.order_uid)
+FROM stage_orders s
+WHERE s.n = ANY($1)`
 
 // SaveBatch stores the batch in one transaction and says, per order, whether
 // it was stored, a duplicate or a conflict. The first occurrence of a uid,
@@ -52,31 +98,24 @@ func (s *Store) SaveBatch(ctx context.Context, batch []order.Parsed) ([]order.Ou
 	if len(batch) == 0 {
 		return []order.Outcome{}, nil
 	}
-	c, db, err := s.db(ctx)
+	c, err := s.db()
 	if err != nil {
 		return nil, err
 	}
-	outcomes := make([]order.Outcome, len(batch))
-	err = db.Transaction(func(tx *gorm.DB) error {
-		known, err := stored(tx, batch)
-		if err != nil {
-			return err
-		}
-		var fresh rows
-		for i, p := range batch {
-			uid := p.Order.OrderUID
-			if ref, ok := known[uid]; ok {
-				outcomes[i] = order.Conflict
-				if bytes.Equal(ref, p.JSON) {
-					outcomes[i] = order.Duplicate
-				}
-				continue
+	var outcomes []order.Outcome
+	err = c.withPgx(ctx, func(conn *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			copied, err := copyIfNew(ctx, tx, batch)
+			if err != nil {
+				return err
 			}
-			known[uid] = p.JSON
-			outcomes[i] = order.Stored
-			fresh.add(p)
-		}
-		return insert(tx, c.chunks, &fresh)
+			if copied {
+				outcomes = slices.Repeat([]order.Outcome{order.Stored}, len(batch))
+				return nil
+			}
+			outcomes, err = saveStaged(ctx, tx, batch)
+			return err
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("save batch of %d: %w", len(batch), err)
@@ -84,80 +123,220 @@ func (s *Store) SaveBatch(ctx context.Context, batch []order.Parsed) ([]order.Ou
 	return outcomes, nil
 }
 
-// stored returns the canonical JSON of each order of the batch already in
-// the database. jsonb keeps neither key order nor spacing, so the stored
-// value is re-encoded before it is compared.
-func stored(tx *gorm.DB, batch []order.Parsed) (map[string][]byte, error) {
-	uids := make(uidList, 0, len(batch))
+// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
+const uniqueViolation = "23505"
+
+// copyIfNew is the path of a batch of orders all new, as nearly every batch
+// of a live topic is: one probe of the primary key, then each table gets the
+// batch by COPY. It reports false, having written nothing, when a uid is
+// repeated in the batch or already stored, or when a concurrent writer
+// stores one during the COPY (which waits for that writer and then fails on
+// the primary key, undone by the savepoint).
+func copyIfNew(ctx context.Context, tx pgx.Tx, batch []order.Parsed) (bool, error) {
+	uids := make([]string, len(batch))
 	seen := make(map[string]bool, len(batch))
-	for _, p := range batch {
-		if uid := p.Order.OrderUID; !seen[uid] {
-			seen[uid] = true
-			uids = append(uids, uid)
+	for i := range batch {
+		uid := batch[i].Order.OrderUID
+		if seen[uid] {
+			return false, nil
 		}
+		seen[uid] = true
+		uids[i] = uid
 	}
-	var found []orderRow
-	if err := tx.Select("order_uid", "raw").Where("order_uid = ANY(?)", uids).Find(&found).Error; err != nil {
-		return nil, fmt.Errorf("look up stored orders: %w", err)
+	var stored bool
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM unnest($1::text[]) AS b(uid) JOIN orders o ON o.order_uid = b.uid)", uids).Scan(&stored); err != nil {
+		return false, fmt.Errorf("look up stored orders: %w", err)
 	}
-	known := make(map[string][]byte, len(batch))
-	for _, r := range found {
-		rec, err := order.Canonical(r.Raw)
-		if err != nil {
-			return nil, fmt.Errorf("stored order %s: %w", r.OrderUID, err)
-		}
-		known[r.OrderUID] = rec.JSON
+	if stored {
+		return false, nil
 	}
-	return known, nil
+	all := make([]*order.Parsed, len(batch))
+	for i := range batch {
+		all[i] = &batch[i]
+	}
+	// Concurrent writers of overlapping batches take the uid locks in one
+	// order, so they wait for each other instead of deadlocking.
+	slices.SortFunc(all, func(a, b *order.Parsed) int { return strings.Compare(a.Order.OrderUID, b.Order.OrderUID) })
+	sp, err := tx.Begin(ctx) // a savepoint
+	if err != nil {
+		return false, err
+	}
+	err = copyNew(ctx, sp, all)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		return false, sp.Rollback(ctx)
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, sp.Commit(ctx)
 }
 
-// insert writes new orders. DO NOTHING keeps a replay from failing on rows a
-// concurrent writer committed since the look-up; the count check then sends
-// the batch back to be retried, when the look-up will see those orders.
-func insert(tx *gorm.DB, chunks chunkSizes, r *rows) error {
-	if len(r.orders) == 0 {
+// saveStaged copies the orders into the staging table and lets the database
+// tell which are new; only those are written.
+func saveStaged(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.Outcome, error) {
+	if _, err := tx.Exec(ctx, createStaging, pgx.QueryExecModeSimpleProtocol); err != nil {
+		return nil, fmt.Errorf("staging table: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_orders"}, stageColumns, orderSource(batch)); err != nil {
+		return nil, fmt.Errorf("stage orders: %w", err)
+	}
+	rows, err := tx.Query(ctx, insertFresh)
+	if err != nil {
+		return nil, fmt.Errorf("insert new orders: %w", err)
+	}
+	fresh := make(map[string]bool, len(batch))
+	var uid string
+	if _, err := pgx.ForEachRow(rows, []any{&uid}, func() error {
+		fresh[uid] = true
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("insert new orders: %w", err)
+	}
+
+	// An order is stored when it is its uid's first occurrence in the batch
+	// and that uid was inserted; every other one is compared with what is
+	// stored now.
+	outcomes := make([]order.Outcome, len(batch)) // each set below
+	stored := make([]*order.Parsed, 0, len(fresh))
+	var compare []int32
+	for i := range batch {
+		o := &batch[i].Order
+		if fresh[o.OrderUID] {
+			outcomes[i] = order.Stored
+			stored = append(stored, &batch[i])
+			delete(fresh, o.OrderUID) // later occurrences are compared
+			continue
+		}
+		compare = append(compare, int32(i))
+	}
+	if err := insertParts(ctx, tx, stored); err != nil {
+		return nil, err
+	}
+	if err := compareStored(ctx, tx, compare, outcomes); err != nil {
+		return nil, err
+	}
+	return outcomes, nil
+}
+
+// compareStored sets the outcome of each order of the batch at the indexes
+// in compare: a duplicate when it is the same order as the stored one, else
+// a conflict.
+func compareStored(ctx context.Context, tx pgx.Tx, compare []int32, outcomes []order.Outcome) error {
+	if len(compare) == 0 {
 		return nil
 	}
-	ignore := tx.Clauses(clause.OnConflict{DoNothing: true})
-	res := ignore.CreateInBatches(r.orders, chunks.orders)
-	if res.Error != nil {
-		return fmt.Errorf("insert orders: %w", res.Error)
+	rows, err := tx.Query(ctx, sameAsStored, compare)
+	if err != nil {
+		return fmt.Errorf("compare with stored orders: %w", err)
 	}
-	if res.RowsAffected != int64(len(r.orders)) {
-		return fmt.Errorf("insert orders: %d of %d already stored by a concurrent writer; retry the batch",
-			int64(len(r.orders))-res.RowsAffected, len(r.orders))
+	var (
+		n    int32
+		same *bool
+	)
+	_, err = pgx.ForEachRow(rows, []any{&n, &same}, func() error {
+		if same == nil {
+			// Cannot happen while orders are never deleted; if they are,
+			// the retry decides again.
+			return fmt.Errorf("order %d of the batch is neither new nor stored", n)
+		}
+		outcomes[n] = order.Conflict
+		if *same {
+			outcomes[n] = order.Duplicate
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("compare with stored orders: %w", err)
 	}
-	if err := ignore.CreateInBatches(r.deliveries, chunks.deliveries).Error; err != nil {
+	return nil
+}
+
+func orderSource(batch []order.Parsed) pgx.CopyFromSource {
+	return pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
+		o := &batch[i].Order
+		return []any{
+			int32(i), o.OrderUID, o.TrackNumber, o.Entry, o.Locale, o.InternalSignature, o.CustomerID,
+			o.DeliveryService, o.ShardKey, o.SmID, o.DateCreated, o.OofShard, batch[i].JSON,
+		}, nil
+	})
+}
+
+// copyNew copies new orders into the four tables.
+func copyNew(ctx context.Context, tx pgx.Tx, fresh []*order.Parsed) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"orders"}, orderColumns,
+		pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
+			o := &fresh[i].Order
+			return []any{
+				o.OrderUID, o.TrackNumber, o.Entry, o.Locale, o.InternalSignature, o.CustomerID,
+				o.DeliveryService, o.ShardKey, o.SmID, o.DateCreated, o.OofShard, fresh[i].JSON,
+			}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("insert orders: %w", err)
+	}
+	return insertParts(ctx, tx, fresh)
+}
+
+// insertParts copies the delivery, payment and items of orders just
+// inserted into their tables.
+func insertParts(ctx context.Context, tx pgx.Tx, fresh []*order.Parsed) error {
+	if len(fresh) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"deliveries"}, deliveryColumns,
+		pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
+			o := &fresh[i].Order
+			d := &o.Delivery
+			return []any{o.OrderUID, d.Name, d.Phone, d.Zip, d.City, d.Address, d.Region, d.Email}, nil
+		}))
+	if err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
-	if err := ignore.CreateInBatches(r.payments, chunks.payments).Error; err != nil {
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"payments"}, paymentColumns,
+		pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
+			o := &fresh[i].Order
+			p := &o.Payment
+			return []any{o.OrderUID, p.Transaction, p.RequestID, p.Currency, p.Provider, p.Amount,
+				p.PaymentDt, p.Bank, p.DeliveryCost, p.GoodsTotal, p.CustomFee}, nil
+		}))
+	if err != nil {
 		return fmt.Errorf("insert payments: %w", err)
 	}
-	if err := ignore.CreateInBatches(r.items, chunks.items).Error; err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"items"}, itemColumns, &itemSource{orders: fresh, i: -1}); err != nil {
 		return fmt.Errorf("insert items: %w", err)
 	}
 	return nil
 }
 
-// uidList travels as one text[] parameter: gorm would expand a plain slice
-// into a parameter per element, and a statement per batch length.
-type uidList []string
-
-var arrayEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-
-// Value renders a PostgreSQL array literal, which pgx sends as the text of
-// the text[] parameter.
-func (l uidList) Value() (driver.Value, error) {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, s := range l {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		b.WriteString(arrayEscaper.Replace(s))
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String(), nil
+// itemSource walks the items of orders for COPY; position is the item's
+// index in its order.
+type itemSource struct {
+	orders []*order.Parsed
+	i, j   int // order and item index of the current row
+	row    [13]any
 }
+
+func (s *itemSource) Next() bool {
+	s.j++
+	for s.i < 0 || s.j >= len(s.orders[s.i].Order.Items) {
+		s.i++
+		s.j = 0
+		if s.i >= len(s.orders) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *itemSource) Values() ([]any, error) {
+	o := &s.orders[s.i].Order
+	it := &o.Items[s.j]
+	s.row = [13]any{
+		o.OrderUID, int32(s.j), it.ChrtID, it.TrackNumber, it.Price, it.Rid, it.Name, it.Sale,
+		it.Size, it.TotalPrice, it.NmID, it.Brand, it.Status,
+	}
+	return s.row[:], nil
+}
+
+func (s *itemSource) Err() error { return nil }

@@ -1,5 +1,8 @@
-// Package postgres is the durable home of orders: a GORM store over
-// PostgreSQL that implements order.Store and migrates its schema at start.
+// Package postgres is the durable home of orders: a store over PostgreSQL
+// that implements order.Store, lists orders for searches, and migrates its
+// schema (goose, migrations/) at start. One pool serves all: the bulk paths
+// (SaveBatch, Newest) speak pgx on a connection taken from it, Get is one
+// database/sql query, and Search builds its filters with GORM.
 package postgres
 
 import (
@@ -14,18 +17,26 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"go.uber.org/fx"
 	gormpg "gorm.io/driver/postgres"
 	"gorm.io/gorm"
 
-	"github.com/marketplace/orders/migrations"
-	"github.com/marketplace/orders/modules/config"
 	"github.com/marketplace/orders/modules/order"
 )
 
 var _ order.Store = (*Store)(nil)
+
+// Config is what the store needs to know; app fills it from its settings.
+type Config struct {
+	// DSN is a PostgreSQL connection string (URL or key=value form).
+	DSN string
+	// ConnectTimeout bounds how long start waits for the database to answer;
+	// zero leaves only the start context's deadline.
+	ConnectTimeout time.Duration
+}
 
 // Store keeps orders in PostgreSQL. It is safe for concurrent use once open.
 type Store struct {
@@ -33,49 +44,37 @@ type Store struct {
 	conn atomic.Pointer[conn] // nil until open, and again after Close
 }
 
-// conn is an open pool and what was learned about the schema when opening it.
+// conn is an open pool, seen through database/sql and through GORM.
 type conn struct {
-	gorm   *gorm.DB
-	sql    *sql.DB
-	chunks chunkSizes
+	gorm *gorm.DB
+	sql  *sql.DB
 }
 
 var errNotOpen = errors.New("postgres: store is not open")
 
 // New returns a store that connects and migrates when the application starts
 // and closes its pool when it stops.
-func New(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) *Store {
+func New(lc fx.Lifecycle, cfg Config, log *slog.Logger) *Store {
 	s := &Store{log: log.With("component", "postgres")}
 	lc.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error {
-			return s.open(ctx, cfg.Postgres.DSN, cfg.Postgres.ConnectTimeout)
-		},
-		OnStop: func(context.Context) error { return s.Close() },
+		OnStart: func(ctx context.Context) error { return s.open(ctx, cfg) },
+		OnStop:  func(context.Context) error { return s.Close() },
 	})
 	return s
 }
 
-// Open connects to dsn, retrying until connectTimeout or ctx ends, and
-// migrates the schema.
-func Open(ctx context.Context, dsn string, connectTimeout time.Duration, log *slog.Logger) (*Store, error) {
-	s := &Store{log: log.With("component", "postgres")}
-	if err := s.open(ctx, dsn, connectTimeout); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-func (s *Store) open(ctx context.Context, dsn string, connectTimeout time.Duration) error {
-	pgcfg, err := pgx.ParseConfig(dsn)
+func (s *Store) open(ctx context.Context, cfg Config) error {
+	pgcfg, err := pgx.ParseConfig(cfg.DSN)
 	if err != nil {
 		// The parse error may quote the DSN, password and all.
 		return errors.New("postgres: the DSN is not a valid PostgreSQL connection string")
 	}
-	// One round trip per query and no server-side prepared statements: a
-	// batch insert has a different text for every batch length, and caching
-	// each as a prepared statement would pile them up in every backend.
-	pgcfg.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
-	pgcfg.DescriptionCacheCapacity = 128
+	// Every statement the store sends has a fixed text (limits and filters
+	// are parameters; a listing has at most 32 shapes), so each is prepared
+	// once per connection and then runs without being parsed and planned
+	// again: a cache-miss read costs half as much as unprepared.
+	pgcfg.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+	pgcfg.StatementCacheCapacity = 128
 	target := net.JoinHostPort(pgcfg.Host, strconv.Itoa(int(pgcfg.Port))) + "/" + pgcfg.Database
 
 	sqlDB := stdlib.OpenDB(*pgcfg)
@@ -87,13 +86,11 @@ func (s *Store) open(ctx context.Context, dsn string, connectTimeout time.Durati
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	sqlDB.SetConnMaxLifetime(30 * time.Minute)
 
-	if err := s.waitReachable(ctx, sqlDB, connectTimeout, target); err != nil {
+	if err := s.waitReachable(ctx, sqlDB, cfg.ConnectTimeout, target); err != nil {
 		_ = sqlDB.Close()
 		return err
 	}
 	gdb, err := gorm.Open(gormpg.New(gormpg.Config{Conn: sqlDB}), &gorm.Config{
-		// SaveBatch runs its own transaction; gorm's per-statement one would
-		// only add savepoints.
 		SkipDefaultTransaction: true,
 		DisableAutomaticPing:   true,
 		Logger:                 gormLog{log: s.log, slow: 500 * time.Millisecond},
@@ -102,45 +99,48 @@ func (s *Store) open(ctx context.Context, dsn string, connectTimeout time.Durati
 		_ = sqlDB.Close()
 		return fmt.Errorf("postgres: %w", err)
 	}
-	chunks, err := newChunkSizes(gdb)
-	if err != nil {
-		_ = sqlDB.Close()
-		return err
-	}
-	applied, err := migrate(ctx, sqlDB, migrations.FS)
+	applied, err := migrate(ctx, sqlDB, s.log)
 	if err != nil {
 		_ = sqlDB.Close()
 		return fmt.Errorf("postgres: %w", err)
 	}
-	s.conn.Store(&conn{gorm: gdb, sql: sqlDB, chunks: chunks})
-	s.log.Info("postgres ready", "target", target, "migrations_applied", len(applied), "pool", poolSize)
+	s.conn.Store(&conn{gorm: gdb, sql: sqlDB})
+	s.log.Info("postgres ready", "target", target, "migrations_applied", applied, "pool", poolSize)
 	return nil
 }
 
 // waitReachable pings until the server answers, backing off from 100 ms to
-// 2 s, for at most timeout.
+// 2 s, for at most timeout (when positive).
 func (s *Store) waitReachable(ctx context.Context, db *sql.DB, timeout time.Duration, target string) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	delay := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := db.PingContext(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("postgres %s not reachable after %d attempts: %w", target, attempt, err)
-		}
-		s.log.Warn("postgres not reachable, retrying", "target", target, "attempt", attempt, "retry_in", delay, "err", err)
-		timer := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return fmt.Errorf("postgres %s not reachable after %d attempts: %w", target, attempt, err)
-		case <-timer.C:
-		}
-		delay = min(delay*2, 2*time.Second)
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
+	wait := backoff.NewExponentialBackOff()
+	wait.InitialInterval = 100 * time.Millisecond
+	wait.MaxInterval = 2 * time.Second
+	attempts := 0
+	var last error
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		attempts++
+		last = db.PingContext(ctx)
+		return struct{}{}, last
+	},
+		backoff.WithBackOff(wait),
+		backoff.WithMaxElapsedTime(max(timeout, 0)), // 0: no limit of its own
+		backoff.WithNotify(func(err error, next time.Duration) {
+			s.log.Warn("postgres not reachable, retrying", "target", target, "attempt", attempts, "retry_in", next, "err", err)
+		}))
+	if err != nil {
+		// Retry returns the context's error when time runs out mid-wait;
+		// the last ping's error says more.
+		if last == nil {
+			last = err
+		}
+		return fmt.Errorf("postgres %s not reachable after %d attempts: %w", target, attempts, last)
+	}
+	return nil
 }
 
 // Close closes the pool. Closing a store that is not open is a no-op.
@@ -167,14 +167,23 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Migrated reports whether the schema has been brought up to date: the
-// connection is published only after the migrations ran.
-func (s *Store) Migrated() bool { return s.conn.Load() != nil }
-
-func (s *Store) db(ctx context.Context) (*conn, *gorm.DB, error) {
+func (s *Store) db() (*conn, error) {
 	c := s.conn.Load()
 	if c == nil {
-		return nil, nil, errNotOpen
+		return nil, errNotOpen
 	}
-	return c, c.gorm.WithContext(ctx), nil
+	return c, nil
+}
+
+// withPgx runs fn on a pgx connection taken from the pool, for what
+// database/sql cannot do (COPY) or does slowly (streaming many rows).
+func (c *conn) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
+	sc, err := c.sql.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	return sc.Raw(func(dc any) error {
+		return fn(dc.(*stdlib.Conn).Conn())
+	})
 }

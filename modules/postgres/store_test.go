@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/fx/fxtest"
 
-	"github.com/marketplace/orders/modules/config"
 	"github.com/marketplace/orders/modules/order"
 	"github.com/marketplace/orders/modules/postgres"
 	"github.com/marketplace/orders/modules/postgres/pgtest"
@@ -48,7 +48,7 @@ func TestGetUnknown(t *testing.T) {
 }
 
 func TestReplayIsNoOp(t *testing.T) {
-	s, _ := open(t)
+	s, dsn := open(t)
 	base := fixture(t)
 	batch := []order.Parsed{
 		parsed(t, variant(base, "replay-a", day(1))),
@@ -59,13 +59,13 @@ func TestReplayIsNoOp(t *testing.T) {
 	if want := []order.Outcome{order.Stored, order.Stored, order.Stored}; !slices.Equal(first, want) {
 		t.Fatalf("first save = %v, want %v", first, want)
 	}
-	orders, items := count(t, s)
+	orders, items := count(t, dsn)
 
 	second := save(t, s, batch...)
 	if want := []order.Outcome{order.Duplicate, order.Duplicate, order.Duplicate}; !slices.Equal(second, want) {
 		t.Errorf("replay = %v, want %v", second, want)
 	}
-	gotOrders, gotItems := count(t, s)
+	gotOrders, gotItems := count(t, dsn)
 	if gotOrders != orders || gotItems != items {
 		t.Errorf("after replay: %d orders, %d items; want %d, %d", gotOrders, gotItems, orders, items)
 	}
@@ -124,7 +124,7 @@ func TestOutcomes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := open(t)
+			s, dsn := open(t)
 			var pre []order.Parsed
 			for _, o := range tt.stored {
 				pre = append(pre, parsed(t, o))
@@ -149,7 +149,7 @@ func TestOutcomes(t *testing.T) {
 					t.Errorf("stored %s = %s\nwant %s", o.OrderUID, rec.JSON, want.JSON)
 				}
 			}
-			if orders, items := count(t, s); orders != int64(len(tt.wantStore)) || items != int64(len(tt.wantStore)) {
+			if orders, items := count(t, dsn); orders != int64(len(tt.wantStore)) || items != int64(len(tt.wantStore)) {
 				t.Errorf("stored %d orders, %d items; want %d each", orders, items, len(tt.wantStore))
 			}
 		})
@@ -198,7 +198,7 @@ func TestNewest(t *testing.T) {
 }
 
 func TestLargeBatch(t *testing.T) {
-	s, _ := open(t)
+	s, dsn := open(t)
 	base := withItems(fixture(t), 6)
 	const n = 1000
 	batch := make([]order.Parsed, n)
@@ -212,7 +212,7 @@ func TestLargeBatch(t *testing.T) {
 		}
 	}
 	// 6,000 items need more than one INSERT under the bind-parameter limit.
-	if orders, items := count(t, s); orders != n || items != 6*n {
+	if orders, items := count(t, dsn); orders != n || items != 6*n {
 		t.Errorf("stored %d orders, %d items; want %d, %d", orders, items, n, 6*n)
 	}
 	for _, i := range []int{0, 499, n - 1} {
@@ -236,7 +236,7 @@ func TestLargeBatch(t *testing.T) {
 // Two consumers handed the same orders at once (a rebalance) must store each
 // exactly once; the loser of a race retries, as its caller would.
 func TestConcurrentWritersStoreOnce(t *testing.T) {
-	reader, dsn := open(t)
+	_, dsn := open(t)
 	base := fixture(t)
 	batch := make([]order.Parsed, 50)
 	for i := range batch {
@@ -249,7 +249,7 @@ func TestConcurrentWritersStoreOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for range writers {
-		s, err := postgres.Open(t.Context(), dsn, 10*time.Second, logger(t))
+		s, err := postgres.Open(t.Context(), postgres.Config{DSN: dsn, ConnectTimeout: 10 * time.Second}, logger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,81 +289,21 @@ func TestConcurrentWritersStoreOnce(t *testing.T) {
 			t.Errorf("order %d reported stored %d times, want 1", i, n)
 		}
 	}
-	if orders, items := count(t, reader); orders != 50 || items != 50 {
+	if orders, items := count(t, dsn); orders != 50 || items != 50 {
 		t.Errorf("stored %d orders, %d items; want 50, 50", orders, items)
 	}
 }
 
-func TestMigrateTwice(t *testing.T) {
-	first, dsn := open(t)
-	p := parsed(t, fixture(t))
-	save(t, first, p)
-
-	second, err := postgres.Open(t.Context(), dsn, 10*time.Second, logger(t))
-	if err != nil {
-		t.Fatalf("second open: %v", err)
-	}
-	defer second.Close()
-	if !second.Migrated() {
-		t.Error("second store not migrated")
-	}
-	if _, err := second.Get(t.Context(), p.Order.OrderUID); err != nil {
-		t.Errorf("order lost by second migration: %v", err)
-	}
-	if got := migrationCount(t, dsn); got != 1 {
-		t.Errorf("schema_migrations has %d rows, want 1", got)
-	}
-}
-
-func TestMigrateConcurrently(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	const instances = 4
-	var wg sync.WaitGroup
-	errs := make([]error, instances)
-	for i := range instances {
-		wg.Go(func() {
-			s, err := postgres.Open(t.Context(), dsn, 10*time.Second, logger(t))
-			if err == nil {
-				err = s.Close()
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("instance %d: %v", i, err)
-		}
-	}
-	if got := migrationCount(t, dsn); got != 1 {
-		t.Errorf("schema_migrations has %d rows, want 1", got)
-	}
-}
-
-func migrationCount(t *testing.T, dsn string) int {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.WithoutCancel(t.Context()))
-	var n int
-	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestLifecycle(t *testing.T) {
-	cfg := config.Config{Postgres: config.Postgres{DSN: pgtest.DSN(t), ConnectTimeout: 10 * time.Second}}
+	cfg := postgres.Config{DSN: pgtest.DSN(t), ConnectTimeout: 10 * time.Second}
 	lc := fxtest.NewLifecycle(t)
 	s := postgres.New(lc, cfg, logger(t))
-	if s.Migrated() || s.Ping(t.Context()) == nil {
+	if s.Ping(t.Context()) == nil {
 		t.Fatal("store ready before start")
 	}
 	lc.RequireStart()
-	if !s.Migrated() {
-		t.Error("not migrated after start")
+	if got := schemaVersion(t, cfg.DSN); got != latestVersion(t) {
+		t.Errorf("schema at version %d after start, want %d", got, latestVersion(t))
 	}
 	if err := s.Ping(t.Context()); err != nil {
 		t.Errorf("ping after start: %v", err)
@@ -377,10 +317,10 @@ func TestLifecycle(t *testing.T) {
 
 func TestStartFailsWhenUnreachable(t *testing.T) {
 	// Port 1 on loopback: nothing listens there, so every attempt is refused.
-	cfg := config.Config{Postgres: config.Postgres{
+	cfg := postgres.Config{
 		DSN:            "postgres://orders:secret-pw@127.0.0.1:1/orders?sslmode=disable",
 		ConnectTimeout: 700 * time.Millisecond,
-	}}
+	}
 	lc := fxtest.NewLifecycle(t)
 	s := postgres.New(lc, cfg, logger(t))
 	err := lc.Start(t.Context())
@@ -394,8 +334,8 @@ func TestStartFailsWhenUnreachable(t *testing.T) {
 	if !bytes.Contains([]byte(err.Error()), []byte("not reachable")) {
 		t.Errorf("error does not say the database is unreachable: %v", err)
 	}
-	if s.Migrated() {
-		t.Error("migrated without a database")
+	if s.Ping(t.Context()) == nil {
+		t.Error("store open without a database")
 	}
 }
 
@@ -403,7 +343,7 @@ func TestStartFailsWhenUnreachable(t *testing.T) {
 // retried) and Ping says so; once it is back, the same store works again.
 func TestDatabaseOutage(t *testing.T) {
 	cluster := pgtest.Cluster(t)
-	s, _ := open(t)
+	s, dsn := open(t)
 	base := fixture(t)
 	before := parsed(t, variant(base, "before-outage", day(1)))
 	save(t, s, before)
@@ -447,7 +387,101 @@ func TestDatabaseOutage(t *testing.T) {
 	if err != nil || !slices.Equal(out, []order.Outcome{order.Stored}) {
 		t.Fatalf("save after recovery: %v, %v", out, err)
 	}
-	if orders, _ := count(t, s); orders != 2 {
+	if orders, _ := count(t, dsn); orders != 2 {
 		t.Errorf("%d orders after recovery, want 2", orders)
+	}
+}
+
+// The delivery, payment and items stored are those of the order that was
+// stored, not of a later, conflicting one under the same uid.
+func TestPartsFollowTheStoredOrder(t *testing.T) {
+	s, dsn := open(t)
+	base := fixture(t)
+	a := withItems(variant(base, "parts-a", day(1)), 3)
+	aChanged := withItems(variant(base, "parts-a", day(1)), 2)
+	aChanged.Delivery.Name = "Someone Else"
+	aChanged.Payment.Bank = "another-bank"
+	b := withItems(variant(base, "parts-b", day(2)), 4)
+
+	got := save(t, s, parsed(t, aChanged), parsed(t, b), parsed(t, a))
+	if want := []order.Outcome{order.Stored, order.Stored, order.Conflict}; !slices.Equal(got, want) {
+		t.Fatalf("outcomes = %v, want %v", got, want)
+	}
+	var name, bank string
+	var items, bItems int64
+	query(t, dsn, `SELECT d.name, p.bank,
+		(SELECT count(*) FROM items WHERE order_uid = 'parts-a'), (SELECT count(*) FROM items WHERE order_uid = 'parts-b')
+		FROM deliveries d JOIN payments p USING (order_uid) WHERE order_uid = 'parts-a'`, &name, &bank, &items, &bItems)
+	if name != aChanged.Delivery.Name || bank != aChanged.Payment.Bank || items != 2 || bItems != 4 {
+		t.Errorf("stored parts-a with %q, %q, %d items and parts-b with %d items; want %q, %q, 2 and 4",
+			name, bank, items, bItems, aChanged.Delivery.Name, aChanged.Payment.Bank)
+	}
+}
+
+// A batch of new orders, one of which another writer is storing at that
+// moment, waits for that writer and then decides that order as it would
+// have, had it come later: here a conflict, while the rest is stored.
+func TestWriterStoringTheSameUIDMeanwhile(t *testing.T) {
+	s, dsn := open(t)
+	base := fixture(t)
+	x := parsed(t, variant(base, "meanwhile-x", day(1)))
+	changed := x.Order
+	changed.Delivery.City = "Elsewhere"
+	xChanged := parsed(t, changed)
+	y := parsed(t, variant(base, "meanwhile-y", day(2)))
+
+	ctx := t.Context()
+	other, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.WithoutCancel(ctx))
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	o := x.Order
+	if _, err := tx.Exec(ctx, `INSERT INTO orders (order_uid, track_number, entry, locale, internal_signature, customer_id,
+		delivery_service, shardkey, sm_id, date_created, oof_shard, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		o.OrderUID, o.TrackNumber, o.Entry, o.Locale, o.InternalSignature, o.CustomerID, o.DeliveryService,
+		o.ShardKey, o.SmID, o.DateCreated, o.OofShard, string(x.JSON)); err != nil {
+		t.Fatal(err)
+	}
+
+	type result struct {
+		out []order.Outcome
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := s.SaveBatch(ctx, []order.Parsed{y, xChanged})
+		done <- result{out, err}
+	}()
+	// The batch has to be waiting for the other writer's row lock before
+	// that writer commits, or the test proves nothing.
+	_, err = backoff.Retry(ctx, func() (struct{}, error) {
+		var waiting int
+		query(t, dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'", &waiting)
+		if waiting == 0 {
+			return struct{}{}, errors.New("the batch is not waiting for the other writer")
+		}
+		return struct{}{}, nil
+	}, backoff.WithBackOff(backoff.NewConstantBackOff(10*time.Millisecond)), backoff.WithMaxElapsedTime(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("save: %v", r.err)
+	}
+	if want := []order.Outcome{order.Stored, order.Conflict}; !slices.Equal(r.out, want) {
+		t.Errorf("outcomes = %v, want %v", r.out, want)
+	}
+	if orders, items := count(t, dsn); orders != 2 || items != 1 {
+		t.Errorf("%d orders, %d items; want 2 and 1 (the other writer stored no items)", orders, items)
 	}
 }

@@ -1,0 +1,182 @@
+package postgres_test
+
+import (
+	"context"
+	_ "embed"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/marketplace/orders/migrations"
+	"github.com/marketplace/orders/modules/order"
+	"github.com/marketplace/orders/modules/postgres"
+	"github.com/marketplace/orders/modules/postgres/pgtest"
+)
+
+func TestMigrateTwice(t *testing.T) {
+	first, dsn := open(t)
+	p := parsed(t, fixture(t))
+	save(t, first, p)
+
+	second, err := postgres.Open(t.Context(), postgres.Config{DSN: dsn, ConnectTimeout: 10 * time.Second}, logger(t))
+	if err != nil {
+		t.Fatalf("second open: %v", err)
+	}
+	defer second.Close()
+	if _, err := second.Get(t.Context(), p.Order.OrderUID); err != nil {
+		t.Errorf("order lost by second migration: %v", err)
+	}
+	checkMigrated(t, dsn)
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	const instances = 4
+	var wg sync.WaitGroup
+	errs := make([]error, instances)
+	for i := range instances {
+		wg.Go(func() {
+			s, err := postgres.Open(t.Context(), postgres.Config{DSN: dsn, ConnectTimeout: 10 * time.Second}, logger(t))
+			if err == nil {
+				err = s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("instance %d: %v", i, err)
+		}
+	}
+	checkMigrated(t, dsn)
+}
+
+// runnerSchema is migrations/001_init.sql as the hand-written runner before
+// goose applied it: no goose annotations, no IF NOT EXISTS.
+//
+//go:embed testdata/runner_001_init.sql
+var runnerSchema string
+
+// A database that the runner before goose migrated, with orders in it, is
+// taken over: goose applies its first version over the existing schema, the
+// orders stay readable, and replaying them is still a no-op.
+func TestMigrateOverRunnerSchema(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	base := fixture(t)
+	old := parsed(t, withItems(variant(base, "written-by-runner", day(1)), 2))
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	o, d, pm := old.Order, old.Order.Delivery, old.Order.Payment
+	setup := []struct {
+		sql  string
+		args []any
+	}{
+		{runnerSchema, nil},
+		{`CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+		  INSERT INTO schema_migrations (version) VALUES ('001_init')`, nil},
+		{`INSERT INTO orders (order_uid, track_number, entry, locale, internal_signature, customer_id, delivery_service,
+		    shardkey, sm_id, date_created, oof_shard, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)`,
+			[]any{o.OrderUID, o.TrackNumber, o.Entry, o.Locale, o.InternalSignature, o.CustomerID, o.DeliveryService,
+				o.ShardKey, o.SmID, o.DateCreated, o.OofShard, string(old.JSON)}},
+		{`INSERT INTO deliveries VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			[]any{o.OrderUID, d.Name, d.Phone, d.Zip, d.City, d.Address, d.Region, d.Email}},
+		{`INSERT INTO payments VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			[]any{o.OrderUID, pm.Transaction, pm.RequestID, pm.Currency, pm.Provider, pm.Amount, pm.PaymentDt, pm.Bank,
+				pm.DeliveryCost, pm.GoodsTotal, pm.CustomFee}},
+	}
+	for i, it := range o.Items {
+		setup = append(setup, struct {
+			sql  string
+			args []any
+		}{`INSERT INTO items VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			[]any{o.OrderUID, i, it.ChrtID, it.TrackNumber, it.Price, it.Rid, it.Name, it.Sale, it.Size, it.TotalPrice,
+				it.NmID, it.Brand, it.Status}})
+	}
+	for _, st := range setup {
+		mode := []any{pgx.QueryExecModeSimpleProtocol} // many statements in one
+		if st.args != nil {
+			mode = st.args
+		}
+		if _, err := conn.Exec(ctx, st.sql, mode...); err != nil {
+			t.Fatalf("set up the runner's database: %v", err)
+		}
+	}
+
+	s, err := postgres.Open(ctx, postgres.Config{DSN: dsn, ConnectTimeout: 10 * time.Second}, logger(t))
+	if err != nil {
+		t.Fatalf("open over the runner's schema: %v", err)
+	}
+	defer s.Close()
+	checkMigrated(t, dsn)
+
+	rec, err := s.Get(ctx, o.OrderUID)
+	if err != nil {
+		t.Fatalf("get the runner's order: %v", err)
+	}
+	// Written as jsonb, the order keeps jsonb's rendering: the same values.
+	same, err := order.Canonical(rec.JSON)
+	if err != nil || string(same.JSON) != string(old.JSON) || !rec.DateCreated.Equal(o.DateCreated) {
+		t.Errorf("the runner's order reads back as %s %v (%v), want %s %v", rec.JSON, rec.DateCreated, err, old.JSON, o.DateCreated)
+	}
+	changed := o
+	changed.Delivery.City = "Elsewhere"
+	got := save(t, s, old, parsed(t, changed))
+	if want := []order.Outcome{order.Duplicate, order.Conflict}; !slices.Equal(got, want) {
+		t.Errorf("replaying the runner's order: %v, want %v", got, want)
+	}
+	if orders, items := count(t, dsn); orders != 1 || items != 2 {
+		t.Errorf("%d orders, %d items; want 1, 2", orders, items)
+	}
+}
+
+// checkMigrated fails unless every migration is recorded exactly once.
+func checkMigrated(t *testing.T, dsn string) {
+	t.Helper()
+	var versions []int64
+	query(t, dsn, "SELECT coalesce(array_agg(version_id ORDER BY id), '{}') FROM goose_db_version WHERE version_id > 0 AND is_applied", &versions)
+	if want := migrationVersions(t); !slices.Equal(versions, want) {
+		t.Errorf("goose_db_version records %v, want %v", versions, want)
+	}
+}
+
+// migrationVersions lists the versions of migrations.FS in order.
+func migrationVersions(t *testing.T) []int64 {
+	t.Helper()
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int64
+	for _, name := range names {
+		v, err := strconv.ParseInt(name[:strings.IndexByte(name, '_')], 10, 64)
+		if err != nil {
+			t.Fatalf("migration %s: %v", name, err)
+		}
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func schemaVersion(t *testing.T, dsn string) int64 {
+	t.Helper()
+	var v int64
+	query(t, dsn, "SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied", &v)
+	return v
+}
+
+func latestVersion(t *testing.T) int64 {
+	v := migrationVersions(t)
+	return v[len(v)-1]
+}
