@@ -276,17 +276,15 @@ func (rp *replayer) partition(ctx context.Context, consumer sarama.Consumer, p i
 	if err != nil {
 		return fmt.Errorf("start of %s/%d: %w", rp.dlqTopic, p, err)
 	}
-	keys := rp.opts.keys()
-	// done says what counts as replayed already; prog, what is committed.
-	// -from-start forgets the first for the kinds replayed, not the second:
-	// the other kinds keep their progress.
-	done := prog
+	pr := &partitionReplay{rp: rp, p: p, keys: rp.opts.keys(), prog: prog, done: prog, rep: rep}
+	// -from-start forgets what counts as replayed for the kinds replayed, not
+	// what is committed: the other kinds keep their progress.
 	if rp.opts.fromStart {
-		done = prog.forget(keys)
+		pr.done = prog.forget(pr.keys)
 	}
 	start := end
-	for _, k := range keys {
-		start = min(start, done.next(k))
+	for _, k := range pr.keys {
+		start = min(start, pr.done.next(k))
 	}
 	start = max(start, oldest) // older ones are gone with the topic's retention
 	if start >= end {
@@ -297,51 +295,31 @@ func (rp *replayer) partition(ctx context.Context, consumer sarama.Consumer, p i
 		return fmt.Errorf("read %s/%d from %d: %w", rp.dlqTopic, p, start, err)
 	}
 	defer pc.AsyncClose()
+	return pr.read(ctx, pc, start, end)
+}
 
-	var chunk []*sarama.ConsumerMessage
-	chunkBytes := 0
-	// flush publishes the chunk and commits progress up to reached, or up to
-	// the first message not acknowledged.
-	flush := func(reached int64) error {
-		if rp.producer == nil {
-			return nil
-		}
-		if len(chunk) > 0 {
-			failed, err := rp.publish(chunk)
-			for _, m := range chunk {
-				if _, ok := failed[m.Offset]; !ok {
-					rep.replayed[header(m, kafka.HeaderErrorKind)]++
-				}
-			}
-			chunk, chunkBytes = chunk[:0], 0
-			if err != nil {
-				rep.failed += len(failed)
-				if rep.firstErr == nil {
-					rep.firstErr = err
-				}
-				// Those acknowledged past the first failure are replayed
-				// again by the next run: at least once, never skipped.
-				for off := range failed {
-					reached = min(reached, off)
-				}
-				prog = prog.advance(keys, reached)
-				if cerr := rp.commit(p, prog); cerr != nil {
-					return cerr
-				}
-				return errStopPartition
-			}
-		}
-		prog = prog.advance(keys, reached)
-		return rp.commit(p, prog)
-	}
+// partitionReplay is one partition's replay: what counts as replayed already
+// (done), what is committed (prog), and the chunk read but not yet published.
+type partitionReplay struct {
+	rp         *replayer
+	p          int32
+	keys       []string
+	done, prog progress
+	chunk      []*sarama.ConsumerMessage
+	chunkBytes int
+	rep        *replayReport
+}
 
+// read takes the messages from start up to end, publishing in chunks.
+func (pr *partitionReplay) read(ctx context.Context, pc sarama.PartitionConsumer, start, end int64) error {
+	rp := pr.rp
 	idle := time.NewTimer(rp.idle)
 	defer idle.Stop()
 	for next := start; next < end; {
 		select {
 		case m, ok := <-pc.Messages():
 			if !ok {
-				return fmt.Errorf("read %s/%d: stopped at offset %d of %d", rp.dlqTopic, p, next, end)
+				return fmt.Errorf("read %s/%d: stopped at offset %d of %d", rp.dlqTopic, pr.p, next, end)
 			}
 			idle.Reset(rp.idle)
 			if m.Offset >= end {
@@ -349,34 +327,75 @@ func (rp *replayer) partition(ctx context.Context, consumer sarama.Consumer, p i
 				break
 			}
 			next = m.Offset + 1
-			kind := header(m, kafka.HeaderErrorKind)
-			if !rp.opts.wants(kind) || m.Offset < done.next(progressKey(kind)) {
-				rep.skipped++
-				continue
-			}
-			if rp.producer == nil {
-				rep.replayed[kind]++
-				fmt.Fprintf(rp.stdout, "partition %d offset %d key %s kind %s error %q\n",
-					p, m.Offset, keyLabel(m.Key), kindLabel(kind), header(m, kafka.HeaderError))
-				continue
-			}
-			chunk = append(chunk, m)
-			chunkBytes += len(m.Key) + len(m.Value)
-			if len(chunk) >= replayChunk || chunkBytes >= replayChunkBytes {
-				if err := flush(next); err != nil {
+			if pr.take(m) {
+				if err := pr.flush(next); err != nil {
 					return ignoreStop(err)
 				}
 			}
 		case err := <-pc.Errors():
-			return fmt.Errorf("read %s/%d: %w", rp.dlqTopic, p, err)
+			return fmt.Errorf("read %s/%d: %w", rp.dlqTopic, pr.p, err)
 		case <-idle.C:
-			return fmt.Errorf("read %s/%d: no message for %s at offset %d, below the end %d", rp.dlqTopic, p, rp.idle, next, end)
+			return fmt.Errorf("read %s/%d: no message for %s at offset %d, below the end %d", rp.dlqTopic, pr.p, rp.idle, next, end)
 		case <-ctx.Done():
 			// What is in hand was read, not sent: progress stays before it.
 			return fmt.Errorf("interrupted: %w", ctx.Err())
 		}
 	}
-	return ignoreStop(flush(end))
+	return ignoreStop(pr.flush(end))
+}
+
+// take skips, lists (dry run) or adds m to the chunk, and reports whether the
+// chunk is full.
+func (pr *partitionReplay) take(m *sarama.ConsumerMessage) bool {
+	kind := header(m, kafka.HeaderErrorKind)
+	if !pr.rp.opts.wants(kind) || m.Offset < pr.done.next(progressKey(kind)) {
+		pr.rep.skipped++
+		return false
+	}
+	if pr.rp.producer == nil {
+		pr.rep.replayed[kind]++
+		fmt.Fprintf(pr.rp.stdout, "partition %d offset %d key %s kind %s error %q\n",
+			pr.p, m.Offset, keyLabel(m.Key), kindLabel(kind), header(m, kafka.HeaderError))
+		return false
+	}
+	pr.chunk = append(pr.chunk, m)
+	pr.chunkBytes += len(m.Key) + len(m.Value)
+	return len(pr.chunk) >= replayChunk || pr.chunkBytes >= replayChunkBytes
+}
+
+// flush publishes the chunk and commits progress up to reached, or up to the
+// first message not acknowledged (then it returns errStopPartition).
+func (pr *partitionReplay) flush(reached int64) error {
+	if pr.rp.producer == nil {
+		return nil
+	}
+	if len(pr.chunk) > 0 {
+		failed, err := pr.rp.publish(pr.chunk)
+		for _, m := range pr.chunk {
+			if _, ok := failed[m.Offset]; !ok {
+				pr.rep.replayed[header(m, kafka.HeaderErrorKind)]++
+			}
+		}
+		pr.chunk, pr.chunkBytes = pr.chunk[:0], 0
+		if err != nil {
+			pr.rep.failed += len(failed)
+			if pr.rep.firstErr == nil {
+				pr.rep.firstErr = err
+			}
+			// Those acknowledged past the first failure are replayed again by
+			// the next run: at least once, never skipped.
+			for off := range failed {
+				reached = min(reached, off)
+			}
+			pr.prog = pr.prog.advance(pr.keys, reached)
+			if cerr := pr.rp.commit(pr.p, pr.prog); cerr != nil {
+				return cerr
+			}
+			return errStopPartition
+		}
+	}
+	pr.prog = pr.prog.advance(pr.keys, reached)
+	return pr.rp.commit(pr.p, pr.prog)
 }
 
 // errStopPartition ends a partition after a publish failure, which the

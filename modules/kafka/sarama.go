@@ -5,12 +5,14 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Version is the protocol version spoken to the broker; Apache Kafka 3.6+ and
@@ -110,17 +112,15 @@ func waitServed(client sarama.Client, topics []string, timeout time.Duration) er
 	if len(topics) == 0 {
 		return nil
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		err := served(client, topics)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("new topics not served after %s: %w", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 50*time.Millisecond, time.Second
+	_, err := backoff.Retry(context.Background(), func() (struct{}, error) {
+		return struct{}{}, served(client, topics)
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(timeout))
+	if err != nil {
+		return fmt.Errorf("new topics not served after %s: %w", timeout, err)
 	}
+	return nil
 }
 
 func served(client sarama.Client, topics []string) error {
