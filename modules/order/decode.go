@@ -56,18 +56,17 @@ func (r Rules) Parse(raw []byte) (Parsed, error) {
 	return Parsed{Order: o, JSON: canonical}, nil
 }
 
-// Canonical re-encodes stored JSON into the canonical form Parse gives, so a
-// record read back from the store is byte-for-byte what the cache holds.
-func Canonical(stored []byte) (Record, error) {
+// Decode reads an order the service stored (its canonical JSON, or jsonb's
+// rendering of it) back into an Order, for pages that show its fields.
+func Decode(stored []byte) (Order, error) {
+	if o, ok := fastDecode(stored); ok {
+		return o, nil
+	}
 	var o Order
 	if err := json.Unmarshal(stored, &o); err != nil {
-		return Record{}, fmt.Errorf("decode stored order: %w", err)
+		return Order{}, fmt.Errorf("decode stored order: %w", err)
 	}
-	b, err := json.Marshal(&o)
-	if err != nil {
-		return Record{}, fmt.Errorf("encode stored order: %w", err)
-	}
-	return Record{UID: o.OrderUID, DateCreated: o.DateCreated, JSON: b}, nil
+	return o, nil
 }
 
 // decode turns bytes into an Order. date_created is taken as a string so that a

@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"io/fs"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,8 +126,8 @@ func TestMigrateOverRunnerSchema(t *testing.T) {
 		t.Fatalf("get the runner's order: %v", err)
 	}
 	// Written as jsonb, the order keeps jsonb's rendering: the same values.
-	same, err := order.Canonical(rec.JSON)
-	if err != nil || string(same.JSON) != string(old.JSON) || !rec.DateCreated.Equal(o.DateCreated) {
+	same, err := order.Decode(rec.JSON)
+	if err != nil || !reflect.DeepEqual(same, old.Order) || !rec.DateCreated.Equal(o.DateCreated) {
 		t.Errorf("the runner's order reads back as %s %v (%v), want %s %v", rec.JSON, rec.DateCreated, err, old.JSON, o.DateCreated)
 	}
 	changed := o

@@ -17,12 +17,18 @@ import (
 // Reads return raw as stored: the canonical JSON the consumer wrote, the
 // same bytes the cache holds for the order, with no decode and re-encode.
 
+// readTimeout bounds a read a request waits for, so a stuck database answers
+// an error rather than holding the request.
+const readTimeout = 5 * time.Second
+
 // Get returns the order stored under uid, or order.ErrNotFound.
 func (s *Store) Get(ctx context.Context, uid string) (order.Record, error) {
 	c, err := s.db()
 	if err != nil {
 		return order.Record{}, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
 	var (
 		created time.Time
 		raw     []byte

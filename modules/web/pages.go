@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -135,8 +134,8 @@ func (h *handlers) pageOrder(c *fiber.Ctx) error {
 }
 
 func (h *handlers) renderOrder(c *fiber.Ctx, rec order.Record, hit bool, query string) error {
-	var o order.Order
-	if err := json.Unmarshal(rec.JSON, &o); err != nil {
+	o, err := order.Decode(rec.JSON)
+	if err != nil {
 		return fmt.Errorf("decode order %s: %w", rec.UID, err)
 	}
 	c.Set("X-Source", source(hit))
@@ -186,8 +185,8 @@ func orderHref(uid string) string { return "/orders/" + url.PathEscape(uid) }
 func rows(recs []order.Record, lang string) []views.OrderRow {
 	out := make([]views.OrderRow, 0, len(recs))
 	for _, r := range recs {
-		var o order.Order
-		if err := json.Unmarshal(r.JSON, &o); err != nil {
+		o, err := order.Decode(r.JSON)
+		if err != nil {
 			continue
 		}
 		out = append(out, views.OrderRow{
