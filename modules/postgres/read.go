@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -109,6 +111,9 @@ func (s *Store) Search(ctx context.Context, f order.Filter) (order.Page, error) 
 	if f.Limit < 1 || f.Limit > order.MaxListLimit {
 		return order.Page{}, fmt.Errorf("search: limit %d is not in 1..%d", f.Limit, order.MaxListLimit)
 	}
+	if !storable(f) {
+		return order.Page{}, nil
+	}
 	c, err := s.db()
 	if err != nil {
 		return order.Page{}, err
@@ -196,4 +201,20 @@ func jsonCreated(raw []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// storable reports whether every text of f is one PostgreSQL can hold. A
+// filter with a NUL or invalid UTF-8 matches no stored order (validation lets
+// no such text in), and sent to the server it would be an error, not a miss.
+func storable(f order.Filter) bool {
+	texts := []string{f.TrackNumber, f.CustomerID, f.Phone, f.Transaction}
+	if f.After != nil {
+		texts = append(texts, f.After.UID)
+	}
+	for _, t := range texts {
+		if !utf8.ValidString(t) || strings.IndexByte(t, 0) >= 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -91,6 +91,10 @@ func TestSearch(t *testing.T) {
 		{"every field must match", order.Filter{TrackNumber: "TRACK-A", CustomerID: "alice", Phone: "+70000000001"}, []string{"a2", "a1", "a7"}},
 		{"no match", order.Filter{TrackNumber: "TRACK-B", Transaction: "a1"}, nil},
 		{"exact, not a prefix", order.Filter{TrackNumber: "TRACK"}, nil},
+		// Text PostgreSQL cannot hold matches nothing rather than failing.
+		{"NUL in a filter", order.Filter{Transaction: "a4\x00"}, nil},
+		{"invalid UTF-8 in a filter", order.Filter{Phone: "+7\xff"}, nil},
+		{"NUL in the cursor's uid", order.Filter{After: &order.Key{DateCreated: day(9), UID: "a\x00"}}, nil},
 	}
 	for _, tt := range tests {
 		for _, limit := range []int{1, 2, 3, len(tt.want), order.MaxListLimit} {
