@@ -15,14 +15,7 @@ import (
 // 3-partition topic first, then the service starts and the clock runs until
 // the database holds them all. Run with -benchtime 1x.
 func BenchmarkIngestPreloaded(b *testing.B) {
-	total := 100_000
-	if v := os.Getenv("BENCH_ORDERS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			b.Fatalf("BENCH_ORDERS: %v", err)
-		}
-		total = n
-	}
+	total := benchOrders(b)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		brokers := kafkatest.Brokers(b)
@@ -55,4 +48,18 @@ func BenchmarkIngestPreloaded(b *testing.B) {
 		b.ReportMetric(float64(total)/elapsed.Seconds(), "orders/s")
 		svc.stop(b)
 	}
+}
+
+// benchOrders is BENCH_ORDERS, the orders a whole-service benchmark uses
+// (default 100,000).
+func benchOrders(b *testing.B) int {
+	total := 100_000
+	if v := os.Getenv("BENCH_ORDERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("BENCH_ORDERS: %v", err)
+		}
+		total = n
+	}
+	return total
 }
