@@ -410,15 +410,20 @@ func (s *nameScanner) skip() {
 	}
 }
 
-func (s *nameScanner) space() {
-	for s.i < len(s.data) {
-		switch s.data[s.i] {
+func (s *nameScanner) space() { s.i = skipSpace(s.data, s.i) }
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
 		case ' ', '\t', '\n', '\r':
-			s.i++
+			i++
 		default:
-			return
+			return i
 		}
 	}
+	return i
 }
 
 // dotted joins a child's path to its parent's name.

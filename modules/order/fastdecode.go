@@ -87,16 +87,7 @@ type fastDecoder struct {
 	depth int
 }
 
-func (d *fastDecoder) space() {
-	for d.i < len(d.data) {
-		switch d.data[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
+func (d *fastDecoder) space() { d.i = skipSpace(d.data, d.i) }
 
 // object reads {"key": value, ...}, calling field with each key, which must
 // read the value. A key seen twice is refused.

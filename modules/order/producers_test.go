@@ -18,23 +18,10 @@ var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 // scheme, the payment provider's transaction id, items whose total_price it
 // rounds its own way. sums makes goods_total and amount add up.
 func producerOrder(uid, transaction, date string, items [][3]int64, sums bool) []byte {
-	type item struct {
-		ChrtID     int64  `json:"chrt_id"`
-		Track      string `json:"track_number"`
-		Price      int64  `json:"price"`
-		Rid        string `json:"rid"`
-		Name       string `json:"name"`
-		Sale       int64  `json:"sale"`
-		Size       string `json:"size"`
-		TotalPrice int64  `json:"total_price"`
-		NmID       int64  `json:"nm_id"`
-		Brand      string `json:"brand"`
-		Status     int64  `json:"status"`
-	}
-	var its []item
+	var its []order.Item
 	var goods int64
 	for i, it := range items {
-		its = append(its, item{ChrtID: int64(1000 + i), Track: "TRK" + uid[:4], Price: it[0], Rid: fmt.Sprintf("rid-%d", i),
+		its = append(its, order.Item{ChrtID: int64(1000 + i), TrackNumber: "TRK" + uid[:4], Price: it[0], Rid: fmt.Sprintf("rid-%d", i),
 			Name: "Thing", Sale: it[1], Size: "M", TotalPrice: it[2], NmID: 77, Brand: "Acme", Status: 202})
 		goods += it[2]
 	}
