@@ -35,7 +35,7 @@ func newWorkload(t *testing.T, n int, seed int64) workload {
 	w := workload{msgs: make([]kafkatest.Message, n), items: make(map[string]int, n)}
 	for i := range w.msgs {
 		uid, raw := gen.OrderJSON()
-		p, err := order.Parse(raw)
+		p, err := order.DefaultRules().Parse(raw)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -90,7 +90,7 @@ func TestSIGTERMExitsZeroAndNothingIsLostAcrossRestart(t *testing.T) {
 	var wantItems int64
 	for i := range msgs {
 		uid, raw := gen.OrderJSON()
-		p, err := order.Parse(raw)
+		p, err := order.DefaultRules().Parse(raw)
 		if err != nil {
 			t.Fatal(err)
 		}

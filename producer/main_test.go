@@ -144,7 +144,7 @@ func TestRunSendsCountOrders(t *testing.T) {
 	uids := map[string]bool{}
 	partitions := map[int32]int{}
 	for _, m := range records {
-		p, err := order.Parse(m.Value)
+		p, err := order.DefaultRules().Parse(m.Value)
 		if err != nil {
 			t.Fatalf("record %s/%d does not parse: %v", m.Topic, m.Offset, err)
 		}
@@ -259,7 +259,7 @@ func TestRunFixtureBytesAreTheFileObjectCompacted(t *testing.T) {
 	if !bytes.Equal(records[0].Value, want.Bytes()) {
 		t.Errorf("sent\n%s\nwant\n%s", records[0].Value, want.Bytes())
 	}
-	if _, err := order.Parse(records[0].Value); err != nil {
+	if _, err := order.DefaultRules().Parse(records[0].Value); err != nil {
 		t.Errorf("the fixture as sent does not parse: %v", err)
 	}
 }
@@ -276,7 +276,7 @@ func TestRunInvalidShare(t *testing.T) {
 	}
 	kinds := map[order.Kind]int{}
 	for _, m := range records {
-		_, err := order.Parse(m.Value)
+		_, err := order.DefaultRules().Parse(m.Value)
 		var rej *order.RejectError
 		switch {
 		case err == nil:

@@ -13,7 +13,7 @@ func BenchmarkParse(b *testing.B) {
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := order.Parse(raw); err != nil {
+		if _, err := order.DefaultRules().Parse(raw); err != nil {
 			b.Fatal(err)
 		}
 	}

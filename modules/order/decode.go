@@ -32,9 +32,6 @@ func (p Parsed) Record() Record {
 	return Record{UID: p.Order.OrderUID, DateCreated: p.Order.DateCreated, JSON: p.JSON}
 }
 
-// Parse decodes one message and validates it by DefaultRules.
-func Parse(raw []byte) (Parsed, error) { return DefaultRules().Parse(raw) }
-
 // Parse decodes one message and validates it by r. A *RejectError says why
 // the message can never be stored; its Kind is KindDecode or KindValidation.
 func (r Rules) Parse(raw []byte) (Parsed, error) {

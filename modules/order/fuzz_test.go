@@ -106,7 +106,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s.give)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		p, err := order.Parse(raw)
+		p, err := order.DefaultRules().Parse(raw)
 		if err != nil {
 			checkRejection(t, err)
 			return
@@ -118,14 +118,14 @@ func FuzzParse(f *testing.F) {
 			// Escaping can make the canonical form longer than the message
 			// (a raw "<" becomes "\u003c"), and Parse refuses anything
 			// past the limit. No other difference is allowed.
-			_, err := order.Parse(p.JSON)
+			_, err := order.DefaultRules().Parse(p.JSON)
 			var rej *order.RejectError
 			if !errors.As(err, &rej) || !strings.Contains(rej.Reason(), "more than the") {
 				t.Fatalf("canonical JSON of %d bytes: Parse error %v, want the size rejection", len(p.JSON), err)
 			}
 			return
 		}
-		again, err := order.Parse(p.JSON)
+		again, err := order.DefaultRules().Parse(p.JSON)
 		if err != nil {
 			t.Fatalf("canonical JSON does not parse: %v\n%s", err, p.JSON)
 		}
@@ -196,7 +196,7 @@ func TestParseRejectsAmbiguousNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := order.Parse([]byte(tt.give))
+			_, err := order.DefaultRules().Parse([]byte(tt.give))
 			if tt.wantKind == "" {
 				if err != nil {
 					t.Fatalf("rejected: %v", err)
@@ -216,7 +216,7 @@ func TestParseRejectsAmbiguousNames(t *testing.T) {
 
 func TestRejectionReasonIsBounded(t *testing.T) {
 	for _, s := range fuzzSeeds(t) {
-		if _, err := order.Parse(s.give); err != nil {
+		if _, err := order.DefaultRules().Parse(s.give); err != nil {
 			t.Run(s.name, func(t *testing.T) { checkRejection(t, err) })
 		}
 	}

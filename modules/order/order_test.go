@@ -39,7 +39,7 @@ func sub(m map[string]any, key string) map[string]any { return m[key].(map[strin
 func item(m map[string]any, i int) map[string]any     { return m["items"].([]any)[i].(map[string]any) }
 
 func TestFixtureIsValid(t *testing.T) {
-	p, err := order.Parse(fixture(t))
+	p, err := order.DefaultRules().Parse(fixture(t))
 	if err != nil {
 		t.Fatalf("fixture rejected: %v", err)
 	}
@@ -110,7 +110,7 @@ func TestValidationRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := order.Parse(edit(t, tt.give))
+			_, err := order.DefaultRules().Parse(edit(t, tt.give))
 			var rej *order.RejectError
 			if !errors.As(err, &rej) {
 				t.Fatalf("Parse error = %v, want a *RejectError", err)
@@ -153,7 +153,7 @@ func TestDecodeRejections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := order.Parse(tt.give)
+			_, err := order.DefaultRules().Parse(tt.give)
 			var rej *order.RejectError
 			if !errors.As(err, &rej) || rej.Kind != order.KindDecode {
 				t.Fatalf("Parse error = %v, want kind decode", err)
@@ -169,18 +169,18 @@ func TestNestingAtTheLimitIsAccepted(t *testing.T) {
 	raw := edit(t, func(m map[string]any) {})
 	deep := `,"extra":` + strings.Repeat("[", order.MaxDepth-1) + strings.Repeat("]", order.MaxDepth-1) + `}`
 	raw = append(raw[:len(raw)-1], deep...)
-	if _, err := order.Parse(raw); err != nil {
+	if _, err := order.DefaultRules().Parse(raw); err != nil {
 		t.Fatalf("nesting of exactly %d levels rejected: %v", order.MaxDepth, err)
 	}
 }
 
 func TestSameOrderHasEqualCanonicalJSON(t *testing.T) {
-	a, err := order.Parse(fixture(t))
+	a, err := order.DefaultRules().Parse(fixture(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Reordered keys, no whitespace, and unknown fields at two levels.
-	b, err := order.Parse(edit(t, func(m map[string]any) {
+	b, err := order.DefaultRules().Parse(edit(t, func(m map[string]any) {
 		m["unknown_field"] = map[string]any{"deep": []any{1, 2}}
 		sub(m, "delivery")["floor"] = 3
 	}))
@@ -193,14 +193,14 @@ func TestSameOrderHasEqualCanonicalJSON(t *testing.T) {
 	if strings.Contains(string(b.JSON), "unknown_field") || strings.Contains(string(b.JSON), "floor") {
 		t.Fatalf("unknown fields kept: %s", b.JSON)
 	}
-	c, _ := order.Parse(edit(t, func(m map[string]any) { sub(m, "delivery")["city"] = "Haifa" }))
+	c, _ := order.DefaultRules().Parse(edit(t, func(m map[string]any) { sub(m, "delivery")["city"] = "Haifa" }))
 	if string(a.JSON) == string(c.JSON) {
 		t.Fatal("different orders have equal canonical JSON")
 	}
 }
 
 func TestDecodeOfStoredJSON(t *testing.T) {
-	p, err := order.Parse(fixture(t))
+	p, err := order.DefaultRules().Parse(fixture(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestValidUID(t *testing.T) {
 }
 
 func TestRecordNewer(t *testing.T) {
-	p, _ := order.Parse(fixture(t))
+	p, _ := order.DefaultRules().Parse(fixture(t))
 	r := p.Record()
 	later := r
 	later.DateCreated = r.DateCreated.Add(1)

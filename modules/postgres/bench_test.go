@@ -132,7 +132,7 @@ func fakeBatches(b *testing.B, n, size int) [][]order.Parsed {
 		batch := make([]order.Parsed, 0, min(size, n-len(out)*size))
 		for len(batch) < cap(batch) {
 			_, raw := gen.OrderJSON()
-			p, err := order.Parse(raw)
+			p, err := order.DefaultRules().Parse(raw)
 			if err != nil {
 				b.Fatalf("fake order does not parse: %v", err)
 			}

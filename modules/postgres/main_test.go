@@ -27,7 +27,7 @@ func fixture(t testing.TB) order.Order {
 	if err != nil {
 		t.Fatalf("fixture: %v", err)
 	}
-	p, err := order.Parse(raw)
+	p, err := order.DefaultRules().Parse(raw)
 	if err != nil {
 		t.Fatalf("fixture does not parse: %v", err)
 	}
@@ -41,7 +41,7 @@ func parsed(t testing.TB, o order.Order) order.Parsed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := order.Parse(raw)
+	p, err := order.DefaultRules().Parse(raw)
 	if err != nil {
 		t.Fatalf("test order %s is invalid: %v", o.OrderUID, err)
 	}

@@ -70,7 +70,7 @@ func sortNewest(recs []order.Record) {
 }
 
 func decode(r order.Record) order.Order {
-	p, err := order.Parse(r.JSON)
+	p, err := order.DefaultRules().Parse(r.JSON)
 	if err != nil {
 		panic(err)
 	}

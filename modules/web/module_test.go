@@ -68,7 +68,7 @@ func options(t *testing.T, addr string) fx.Option {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := order.Parse(raw)
+	p, err := order.DefaultRules().Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func fixture(t testing.TB) order.Parsed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := order.Parse(raw)
+	p, err := order.DefaultRules().Parse(raw)
 	if err != nil {
 		t.Fatalf("parse fixture: %v", err)
 	}
@@ -102,7 +102,7 @@ func withUID(t testing.TB, uid string, edit func(*order.Order)) order.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := order.Parse(raw)
+	p, err := order.DefaultRules().Parse(raw)
 	if err != nil {
 		t.Fatalf("parse %s: %v", uid, err)
 	}

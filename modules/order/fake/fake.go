@@ -1,5 +1,5 @@
 // Package fake makes marketplace orders for the producer, tests and
-// benchmarks: realistic valid orders that pass order.Parse, and deliberately
+// benchmarks: realistic valid orders that pass order.DefaultRules().Parse, and deliberately
 // broken messages that fail it in a known way.
 package fake
 
@@ -96,7 +96,7 @@ func (g *Generator) upperAlnum(n int) string {
 	return string(b)
 }
 
-// Order returns a realistic order that passes order.Parse of its JSON.
+// Order returns a realistic order that passes order.DefaultRules().Parse of its JSON.
 func (g *Generator) Order() order.Order {
 	f := g.f
 	uid := g.UID()
@@ -183,7 +183,7 @@ const breakages = 8
 // Invalid returns a deliberately broken message: cut-off JSON, a JSON array,
 // order_uid as a number, a fractional price, a required field missing, a
 // negative amount, totals that do not add up, or a date_created a month
-// ahead. key is the uid of the order it was made from; kind is what order.Parse
+// ahead. key is the uid of the order it was made from; kind is what Rules.Parse
 // reports for it ("decode" or "validation").
 func (g *Generator) Invalid() (key string, raw []byte, kind string) {
 	o := g.Order()

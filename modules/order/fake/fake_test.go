@@ -18,7 +18,7 @@ func TestOrdersPassParseAndHaveUniqueUIDs(t *testing.T) {
 	currencies := make(map[string]bool)
 	for i := 0; i < n; i++ {
 		uid, raw := g.OrderJSON()
-		p, err := order.Parse(raw)
+		p, err := order.DefaultRules().Parse(raw)
 		if err != nil {
 			t.Fatalf("order %d does not parse: %v\n%s", i, err, raw)
 		}
@@ -99,7 +99,7 @@ func TestInvalidFailsParseWithItsKind(t *testing.T) {
 		if !order.ValidUID(key) {
 			t.Fatalf("message %d: key %q is not a valid uid", i, key)
 		}
-		_, err := order.Parse(raw)
+		_, err := order.DefaultRules().Parse(raw)
 		var rej *order.RejectError
 		if !errors.As(err, &rej) {
 			t.Fatalf("message %d (%s) passes Parse or fails without a RejectError: %v\n%s", i, kind, err, raw)
