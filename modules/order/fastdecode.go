@@ -89,23 +89,21 @@ type fastDecoder struct {
 
 func (d *fastDecoder) space() { d.i = skipSpace(d.data, d.i) }
 
-// object reads {"key": value, ...}, calling field with each key, which must
-// read the value. A key seen twice is refused.
-func (d *fastDecoder) object(field func(key []byte) bool) bool {
+// sequence reads open, then elements separated by commas, then close,
+// calling elem for each element; elem starts at the element's first byte.
+func (d *fastDecoder) sequence(open, close byte, elem func() bool) bool {
 	d.space()
-	if d.i >= len(d.data) || d.data[d.i] != '{' {
+	if d.i >= len(d.data) || d.data[d.i] != open {
 		return false
 	}
 	d.i++
 	d.depth++
-	var seen [32][]byte // keys of this object so far; the structs have fewer fields
-	n := 0
 	for first := true; ; first = false {
 		d.space()
 		if d.i >= len(d.data) {
 			return false
 		}
-		if d.data[d.i] == '}' {
+		if d.data[d.i] == close {
 			d.i++
 			d.depth--
 			return true
@@ -117,6 +115,18 @@ func (d *fastDecoder) object(field func(key []byte) bool) bool {
 			d.i++
 			d.space()
 		}
+		if !elem() {
+			return false
+		}
+	}
+}
+
+// object reads {"key": value, ...}, calling field with each key, which must
+// read the value. A key seen twice is refused.
+func (d *fastDecoder) object(field func(key []byte) bool) bool {
+	var seen [32][]byte // keys of this object so far; the structs have fewer fields
+	n := 0
+	return d.sequence('{', '}', func() bool {
 		key, ok := d.rawString()
 		if !ok || bytes.IndexByte(key, '\\') >= 0 || n == len(seen) {
 			return false
@@ -134,10 +144,8 @@ func (d *fastDecoder) object(field func(key []byte) bool) bool {
 		}
 		d.i++
 		d.space()
-		if !field(key) {
-			return false
-		}
-	}
+		return field(key)
+	})
 }
 
 // rawString reads a string token and returns its contents, still escaped.
@@ -292,35 +300,19 @@ func (d *fastDecoder) payment(v *Payment) bool {
 }
 
 func (d *fastDecoder) items(dst *[]Item) bool {
-	if d.i >= len(d.data) || d.data[d.i] != '[' {
-		return false
-	}
-	d.i++
-	d.depth++
 	items := []Item{}
-	for first := true; ; first = false {
-		d.space()
-		if d.i >= len(d.data) {
-			return false
-		}
-		if d.data[d.i] == ']' {
-			d.i++
-			d.depth--
-			*dst = items
-			return true
-		}
-		if !first {
-			if d.data[d.i] != ',' {
-				return false
-			}
-			d.i++
-		}
+	ok := d.sequence('[', ']', func() bool {
 		var it Item
 		if !d.item(&it) {
 			return false
 		}
 		items = append(items, it)
+		return true
+	})
+	if ok {
+		*dst = items
 	}
+	return ok
 }
 
 func (d *fastDecoder) item(v *Item) bool {
