@@ -200,17 +200,7 @@ func TestRateLimitIsPerClientIP(t *testing.T) {
 	const max = 2
 	env := newLimitedEnv(t, max)
 	addr := listen(t, env.app)
-	client := func(ip string) *http.Client {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
-	}
-	a, b := client("127.0.0.1"), client("127.0.0.2")
-	if _, err := b.Get("http://" + addr + "/healthz"); err != nil {
-		if errors.Is(err, syscall.EADDRNOTAVAIL) {
-			t.Skipf("127.0.0.2 is not a local address here: %v", err)
-		}
-		t.Fatal(err)
-	}
+	a, b := twoPeers(t, addr)
 
 	status := func(c *http.Client, forwardedFor string) int {
 		t.Helper()
@@ -388,17 +378,7 @@ func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
 	env := newTestEnv(t)
 	env.app = env.newApp(Config{RateLimit: max, RateWindow: time.Minute, TrustedProxies: []string{"127.0.0.1/32"}})
 	addr := listen(t, env.app)
-	client := func(ip string) *http.Client {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
-	}
-	proxy, direct := client("127.0.0.1"), client("127.0.0.2")
-	if _, err := direct.Get("http://" + addr + "/healthz"); err != nil {
-		if errors.Is(err, syscall.EADDRNOTAVAIL) {
-			t.Skipf("127.0.0.2 is not a local address here: %v", err)
-		}
-		t.Fatal(err)
-	}
+	proxy, direct := twoPeers(t, addr)
 	status := func(c *http.Client, forwardedFor string) int {
 		t.Helper()
 		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+addr+"/api/orders/"+cachedUID, nil)
@@ -463,4 +443,23 @@ func TestTrustedProxyPrefixes(t *testing.T) {
 			t.Errorf("inPrefixes(%q) = %v, want %v", tt.give, got, tt.want)
 		}
 	}
+}
+
+// twoPeers returns clients that connect to addr from 127.0.0.1 and from
+// 127.0.0.2, two TCP peers on one machine; it skips the test where the second
+// is not a local address.
+func twoPeers(t *testing.T, addr string) (*http.Client, *http.Client) {
+	t.Helper()
+	client := func(ip string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	}
+	first, second := client("127.0.0.1"), client("127.0.0.2")
+	if _, err := second.Get("http://" + addr + "/healthz"); err != nil {
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			t.Skipf("127.0.0.2 is not a local address here: %v", err)
+		}
+		t.Fatal(err)
+	}
+	return first, second
 }
