@@ -12,6 +12,7 @@ import (
 	"github.com/marketplace/orders/modules/order"
 	"github.com/marketplace/orders/modules/order/fake"
 	"github.com/marketplace/orders/modules/postgres"
+	"github.com/marketplace/orders/modules/postgres/pgtest"
 )
 
 var (
@@ -58,7 +59,7 @@ func BenchmarkIngest(b *testing.B) {
 			return err
 		}},
 		{name: "CopyFrom", save: func(ctx context.Context, batch []order.Parsed) error {
-			return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return copyBatch(ctx, tx, batch) })
+			return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return pgtest.CopyOrders(ctx, tx, batch) })
 		}},
 	}
 	for b.Loop() {
@@ -97,7 +98,7 @@ func BenchmarkNewest(b *testing.B) {
 	s, dsn := open(b)
 	conn := connect(b, dsn)
 	for _, batch := range fakeBatches(b, *benchOrders, 5000) {
-		if err := pgx.BeginFunc(b.Context(), conn, func(tx pgx.Tx) error { return copyBatch(b.Context(), tx, batch) }); err != nil {
+		if err := pgx.BeginFunc(b.Context(), conn, func(tx pgx.Tx) error { return pgtest.CopyOrders(b.Context(), tx, batch) }); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -156,51 +157,6 @@ func truncate(b *testing.B, conn *pgx.Conn) {
 	if _, err := conn.Exec(b.Context(), "TRUNCATE orders, deliveries, payments, items"); err != nil {
 		b.Fatal(err)
 	}
-}
-
-// copyBatch is the bound: the batch copied straight into the four tables,
-// with no look at what is already stored.
-func copyBatch(ctx context.Context, tx pgx.Tx, batch []order.Parsed) error {
-	var items [][]any
-	for _, p := range batch {
-		for i, it := range p.Order.Items {
-			items = append(items, []any{p.Order.OrderUID, int32(i), it.ChrtID, it.TrackNumber, it.Price, it.Rid,
-				it.Name, it.Sale, it.Size, it.TotalPrice, it.NmID, it.Brand, it.Status})
-		}
-	}
-	tables := []struct {
-		name string
-		cols []string
-		rows pgx.CopyFromSource
-	}{
-		{"orders", []string{"order_uid", "track_number", "entry", "locale", "internal_signature", "customer_id",
-			"delivery_service", "shardkey", "sm_id", "date_created", "oof_shard", "raw"},
-			pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
-				o := &batch[i].Order
-				return []any{o.OrderUID, o.TrackNumber, o.Entry, o.Locale, o.InternalSignature, o.CustomerID,
-					o.DeliveryService, o.ShardKey, o.SmID, o.DateCreated, o.OofShard, batch[i].JSON}, nil
-			})},
-		{"deliveries", []string{"order_uid", "name", "phone", "zip", "city", "address", "region", "email"},
-			pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
-				d := &batch[i].Order.Delivery
-				return []any{batch[i].Order.OrderUID, d.Name, d.Phone, d.Zip, d.City, d.Address, d.Region, d.Email}, nil
-			})},
-		{"payments", []string{"order_uid", "transaction", "request_id", "currency", "provider", "amount",
-			"payment_dt", "bank", "delivery_cost", "goods_total", "custom_fee"},
-			pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
-				p := &batch[i].Order.Payment
-				return []any{batch[i].Order.OrderUID, p.Transaction, p.RequestID, p.Currency, p.Provider, p.Amount,
-					p.PaymentDt, p.Bank, p.DeliveryCost, p.GoodsTotal, p.CustomFee}, nil
-			})},
-		{"items", []string{"order_uid", "position", "chrt_id", "track_number", "price", "rid", "name", "sale",
-			"size", "total_price", "nm_id", "brand", "status"}, pgx.CopyFromRows(items)},
-	}
-	for _, t := range tables {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.cols, t.rows); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // BenchmarkGet reads stored orders one by one, as cache misses do: through

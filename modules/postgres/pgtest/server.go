@@ -39,6 +39,10 @@ type Options struct {
 	Port int
 	// Logger gets the waits of a start; nil discards them.
 	Logger *slog.Logger
+	// Durable keeps fsync and synchronous commit on in a temporary directory
+	// too, for benchmarks of what a real server pays per commit. A kept
+	// directory (Dir) is always durable.
+	Durable bool
 }
 
 // Server is a PostgreSQL server run from the installed binaries as a child of
@@ -50,7 +54,7 @@ type Options struct {
 // to run as root, which is how tests and CI run here.
 type Server struct {
 	bin, dataDir, sockDir string
-	temporary             bool
+	temporary, durable    bool
 	port                  int
 	cred                  *syscall.Credential // the postgres account when we are root
 	log                   *slog.Logger
@@ -64,7 +68,7 @@ type Server struct {
 // Start initialises the data directory when needed, starts the server, waits
 // until it answers, and creates the orders role and database if missing.
 func Start(ctx context.Context, opts Options) (*Server, error) {
-	s := &Server{temporary: opts.Dir == "", port: opts.Port, log: opts.Logger}
+	s := &Server{temporary: opts.Dir == "", durable: opts.Durable || opts.Dir != "", port: opts.Port, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -200,7 +204,7 @@ func (s *Server) Resume(ctx context.Context) error {
 	logStart, _ := logFile.Seek(0, io.SeekEnd)
 	args := []string{"-D", s.dataDir, "-k", s.sockDir, "-p", strconv.Itoa(s.port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"}
-	if s.temporary { // durability buys nothing for data deleted at the end
+	if !s.durable { // durability buys nothing for data deleted at the end
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
 	cmd := s.command(context.Background(), "postgres", args...)
