@@ -46,11 +46,11 @@ func (r Rules) Parse(raw []byte) (Parsed, error) {
 	if verr := validate(&o, dateProblem, r); verr != nil {
 		return Parsed{}, verr
 	}
-	canonical, err := json.Marshal(&o)
+	encoded, err := canonical(&o)
 	if err != nil {
 		return Parsed{}, reject(KindDecode, "", "cannot encode: %v", err)
 	}
-	return Parsed{Order: o, JSON: canonical}, nil
+	return Parsed{Order: o, JSON: encoded}, nil
 }
 
 // Decode reads an order the service stored (its canonical JSON, or jsonb's
