@@ -154,7 +154,13 @@ func (c *Consumer) session(ctx context.Context) error {
 		return fmt.Errorf("connect DLQ producer: %w", err)
 	}
 	defer producer.Close()
-	group, err := sarama.NewConsumerGroup(c.cfg.Brokers, c.cfg.Group, SaramaConfig("orders-service"))
+	sc := SaramaConfig("orders-service")
+	// Each claim's channel holds two batches: the next is ready the moment
+	// the last is stored, and sarama's feeder does not stall on a full
+	// channel while a batch is in the database (it would wait
+	// MaxProcessingTime, then pause the partition's fetches).
+	sc.ChannelBufferSize = 2 * c.cfg.BatchSize
+	group, err := sarama.NewConsumerGroup(c.cfg.Brokers, c.cfg.Group, sc)
 	if err != nil {
 		return fmt.Errorf("join group %s: %w", c.cfg.Group, err)
 	}
