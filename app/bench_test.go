@@ -232,6 +232,7 @@ func cpuSecs() float64 {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
+
 // benchOrders is BENCH_ORDERS, the orders a whole-service benchmark uses
 // (default 100,000).
 func benchOrders(b *testing.B) int {

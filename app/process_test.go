@@ -16,7 +16,7 @@ import (
 )
 
 // buildBinary builds the service once per test into a temp dir.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "orders-service")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -52,7 +52,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startChild(t *testing.T, bin string, environ []string) *child {
+func startChild(t testing.TB, bin string, environ []string) *child {
 	t.Helper()
 	cmd := exec.Command(bin, "-config", filepath.Join(t.TempDir(), "none.toml"))
 	cmd.Env = environ
