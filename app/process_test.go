@@ -16,10 +16,13 @@ import (
 )
 
 // buildBinary builds the service once per test into a temp dir.
-func buildBinary(t testing.TB) string {
+func buildBinary(t testing.TB) string { return buildPackage(t, ".") }
+
+// buildPackage builds the program in dir (relative to app/) into a temp dir.
+func buildPackage(t testing.TB, dir string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "orders-service")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	bin := filepath.Join(t.TempDir(), filepath.Base(filepath.Clean(dir))+"-bin")
+	out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -52,9 +55,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startChild(t testing.TB, bin string, environ []string) *child {
+// startChild runs bin with no config file, the given environment and
+// further arguments; the test's end kills it if it still runs.
+func startChild(t testing.TB, bin string, environ []string, args ...string) *child {
 	t.Helper()
-	cmd := exec.Command(bin, "-config", filepath.Join(t.TempDir(), "none.toml"))
+	cmd := exec.Command(bin, append([]string{"-config", filepath.Join(t.TempDir(), "none.toml")}, args...)...)
 	cmd.Env = environ
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
