@@ -178,7 +178,11 @@ func saveStaged(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.O
 	if _, err := tx.Exec(ctx, createStaging, pgx.QueryExecModeSimpleProtocol); err != nil {
 		return nil, fmt.Errorf("staging table: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_orders"}, stageColumns, orderSource(batch)); err != nil {
+	all := make([]*order.Parsed, len(batch))
+	for i := range batch {
+		all[i] = &batch[i]
+	}
+	if err := orderRows(all, true).into(ctx, tx, "stage_orders", stageColumns); err != nil {
 		return nil, fmt.Errorf("stage orders: %w", err)
 	}
 	rows, err := tx.Query(ctx, insertFresh)
@@ -252,27 +256,9 @@ func compareStored(ctx context.Context, tx pgx.Tx, compare []int32, outcomes []o
 	return nil
 }
 
-func orderSource(batch []order.Parsed) pgx.CopyFromSource {
-	return pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
-		o := &batch[i].Order
-		return []any{
-			int32(i), o.OrderUID, o.TrackNumber, o.Entry, o.Locale, o.InternalSignature, o.CustomerID,
-			o.DeliveryService, o.ShardKey, o.SmID, o.DateCreated, o.OofShard, batch[i].JSON,
-		}, nil
-	})
-}
-
 // copyNew copies new orders into the four tables.
 func copyNew(ctx context.Context, tx pgx.Tx, fresh []*order.Parsed) error {
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"orders"}, orderColumns,
-		pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
-			o := &fresh[i].Order
-			return []any{
-				o.OrderUID, o.TrackNumber, o.Entry, o.Locale, o.InternalSignature, o.CustomerID,
-				o.DeliveryService, o.ShardKey, o.SmID, o.DateCreated, o.OofShard, fresh[i].JSON,
-			}, nil
-		}))
-	if err != nil {
+	if err := orderRows(fresh, false).into(ctx, tx, "orders", orderColumns); err != nil {
 		return fmt.Errorf("insert orders: %w", err)
 	}
 	return insertParts(ctx, tx, fresh)
@@ -284,59 +270,14 @@ func insertParts(ctx context.Context, tx pgx.Tx, fresh []*order.Parsed) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"deliveries"}, deliveryColumns,
-		pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
-			o := &fresh[i].Order
-			d := &o.Delivery
-			return []any{o.OrderUID, d.Name, d.Phone, d.Zip, d.City, d.Address, d.Region, d.Email}, nil
-		}))
-	if err != nil {
+	if err := deliveryRows(fresh).into(ctx, tx, "deliveries", deliveryColumns); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"payments"}, paymentColumns,
-		pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
-			o := &fresh[i].Order
-			p := &o.Payment
-			return []any{o.OrderUID, p.Transaction, p.RequestID, p.Currency, p.Provider, p.Amount,
-				p.PaymentDt, p.Bank, p.DeliveryCost, p.GoodsTotal, p.CustomFee}, nil
-		}))
-	if err != nil {
+	if err := paymentRows(fresh).into(ctx, tx, "payments", paymentColumns); err != nil {
 		return fmt.Errorf("insert payments: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"items"}, itemColumns, &itemSource{orders: fresh, i: -1}); err != nil {
+	if err := itemRows(fresh).into(ctx, tx, "items", itemColumns); err != nil {
 		return fmt.Errorf("insert items: %w", err)
 	}
 	return nil
 }
-
-// itemSource walks the items of orders for COPY; position is the item's
-// index in its order.
-type itemSource struct {
-	orders []*order.Parsed
-	i, j   int // order and item index of the current row
-	row    [13]any
-}
-
-func (s *itemSource) Next() bool {
-	s.j++
-	for s.i < 0 || s.j >= len(s.orders[s.i].Order.Items) {
-		s.i++
-		s.j = 0
-		if s.i >= len(s.orders) {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *itemSource) Values() ([]any, error) {
-	o := &s.orders[s.i].Order
-	it := &o.Items[s.j]
-	s.row = [13]any{
-		o.OrderUID, int32(s.j), it.ChrtID, it.TrackNumber, it.Price, it.Rid, it.Name, it.Sale,
-		it.Size, it.TotalPrice, it.NmID, it.Brand, it.Status,
-	}
-	return s.row[:], nil
-}
-
-func (s *itemSource) Err() error { return nil }

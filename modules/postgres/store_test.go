@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -483,5 +484,72 @@ func TestWriterStoringTheSameUIDMeanwhile(t *testing.T) {
 	}
 	if orders, items := count(t, dsn); orders != 2 || items != 1 {
 		t.Errorf("%d orders, %d items; want 2 and 1 (the other writer stored no items)", orders, items)
+	}
+}
+
+// TestColumnsHoldTheOrder reads every column of the four tables back, on
+// both write paths (a new batch, and a batch with a repeat, which is
+// staged), and rebuilds the orders from them.
+func TestColumnsHoldTheOrder(t *testing.T) {
+	s, dsn := open(t)
+	base := fixture(t)
+	a := withItems(variant(base, "cols-a", time.Date(2024, 2, 29, 23, 59, 58, 123456789, time.FixedZone("", 3*3600))), 3)
+	a.SmID, a.Payment.PaymentDt, a.Items[2].NmID = 1<<40, 1<<45, 7
+	a.Delivery.Name, a.Items[1].Brand = "Иван «Ваня» Петров", "Brand\\with/slashes"
+	b := withItems(variant(base, "cols-b", time.Date(1999, 12, 31, 23, 59, 59, 999999000, time.UTC)), 1)
+	c := variant(base, "cols-c", day(3))
+	save(t, s, parsed(t, a))
+	save(t, s, parsed(t, b), parsed(t, c), parsed(t, b)) // staged: b repeats
+
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	for _, want := range []order.Order{a, b, c} {
+		var o order.Order
+		d, p := &o.Delivery, &o.Payment
+		err := conn.QueryRow(t.Context(), `
+			SELECT o.order_uid, o.track_number, o.entry, o.locale, o.internal_signature, o.customer_id,
+			       o.delivery_service, o.shardkey, o.sm_id, o.date_created, o.oof_shard,
+			       d.name, d.phone, d.zip, d.city, d.address, d.region, d.email,
+			       p.transaction, p.request_id, p.currency, p.provider, p.amount, p.payment_dt, p.bank,
+			       p.delivery_cost, p.goods_total, p.custom_fee
+			FROM orders o JOIN deliveries d USING (order_uid) JOIN payments p USING (order_uid)
+			WHERE o.order_uid = $1`, want.OrderUID).Scan(
+			&o.OrderUID, &o.TrackNumber, &o.Entry, &o.Locale, &o.InternalSignature, &o.CustomerID,
+			&o.DeliveryService, &o.ShardKey, &o.SmID, &o.DateCreated, &o.OofShard,
+			&d.Name, &d.Phone, &d.Zip, &d.City, &d.Address, &d.Region, &d.Email,
+			&p.Transaction, &p.RequestID, &p.Currency, &p.Provider, &p.Amount, &p.PaymentDt, &p.Bank,
+			&p.DeliveryCost, &p.GoodsTotal, &p.CustomFee)
+		if err != nil {
+			t.Fatalf("%s: %v", want.OrderUID, err)
+		}
+		rows, err := conn.Query(t.Context(), `
+			SELECT position, chrt_id, track_number, price, rid, name, sale, size, total_price, nm_id, brand, status
+			FROM items WHERE order_uid = $1 ORDER BY position`, want.OrderUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pos int32
+		var it order.Item
+		if _, err := pgx.ForEachRow(rows, []any{&pos, &it.ChrtID, &it.TrackNumber, &it.Price, &it.Rid, &it.Name,
+			&it.Sale, &it.Size, &it.TotalPrice, &it.NmID, &it.Brand, &it.Status}, func() error {
+			if int(pos) != len(o.Items) {
+				t.Errorf("%s: item at position %d, want %d", want.OrderUID, pos, len(o.Items))
+			}
+			o.Items = append(o.Items, it)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// timestamptz keeps microseconds, and reads back in UTC.
+		if !o.DateCreated.Equal(want.DateCreated.Truncate(time.Microsecond)) {
+			t.Errorf("%s: date_created %v, want %v", want.OrderUID, o.DateCreated, want.DateCreated)
+		}
+		o.DateCreated = want.DateCreated
+		if !reflect.DeepEqual(o, want) {
+			t.Errorf("%s: columns hold\n%+v\nwant\n%+v", want.OrderUID, o, want)
+		}
 	}
 }
