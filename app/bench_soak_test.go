@@ -165,16 +165,16 @@ func BenchmarkSoak(b *testing.B) {
 	}
 }
 
-// reportSoak logs the samples and the drift after warm-up (the first
-// minute).
+// reportSoak prints the samples (to stdout: the benchmark's log keeps only
+// ten lines) and logs the drift after warm-up (the first minute).
 func reportSoak(b *testing.B, samples []soakSample, total int, reads, readErrors int64, d time.Duration) {
-	b.Logf("%10s %10s %9s %11s %10s", "at", "stored", "RSS MiB", "goroutines", "reads")
+	fmt.Printf("soak: %8s %8s %8s %11s %10s\n", "at", "stored", "RSS MiB", "goroutines", "reads")
 	var warm *soakSample
 	var peakRSS uint64
 	var minG, maxG float64
 	for i := range samples {
 		s := &samples[i]
-		b.Logf("%10s %10.0f %9d %11.0f %10d", s.at, s.stored, s.rss>>20, s.goroutines, s.reads)
+		fmt.Printf("soak: %8s %8.0f %8d %11.0f %10d\n", s.at, s.stored, s.rss>>20, s.goroutines, s.reads)
 		if s.at < time.Minute {
 			continue
 		}
@@ -189,8 +189,9 @@ func reportSoak(b *testing.B, samples []soakSample, total int, reads, readErrors
 		return
 	}
 	last := samples[len(samples)-1]
-	b.Logf("soak %s: %d orders stored, %d reads (%.0f/s), %d read errors; after warm-up RSS %d MiB at %s, highest %d MiB, last %d MiB; goroutines %.0f to %.0f",
-		d, total, reads, float64(reads)/d.Seconds(), readErrors, warm.rss>>20, warm.at, peakRSS>>20, last.rss>>20, minG, maxG)
+	b.Logf("soak %s: %d orders stored, %d reads (%.0f/s), %d read errors", d, total, reads, float64(reads)/d.Seconds(), readErrors)
+	b.Logf("after warm-up: RSS %d MiB at %s, highest %d MiB, last %d MiB; goroutines %.0f to %.0f",
+		warm.rss>>20, warm.at, peakRSS>>20, last.rss>>20, minG, maxG)
 	b.ReportMetric(float64(warm.rss>>20), "warm-rss-MiB")
 	b.ReportMetric(float64(peakRSS>>20), "peak-rss-MiB")
 	b.ReportMetric(float64(last.rss>>20), "last-rss-MiB")

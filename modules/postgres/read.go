@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,8 +34,12 @@ func (s *Store) Get(ctx context.Context, uid string) (order.Record, error) {
 		created time.Time
 		raw     []byte
 	)
-	err = c.sql.QueryRowContext(ctx, "SELECT date_created, raw FROM orders WHERE order_uid = $1", uid).Scan(&created, &raw)
-	if errors.Is(err, sql.ErrNoRows) {
+	// On pgx beneath the pool: database/sql's row handling cost a cache
+	// miss a quarter of its time.
+	err = c.withPgx(ctx, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, "SELECT date_created, raw FROM orders WHERE order_uid = $1", uid).Scan(&created, &raw)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
 		return order.Record{}, order.ErrNotFound
 	}
 	if err != nil {

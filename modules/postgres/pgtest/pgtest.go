@@ -92,6 +92,20 @@ func DSN(t testing.TB) string {
 	return dsn
 }
 
+// AdminDSN reaches the tests' server as its most privileged user known here:
+// the private cluster's superuser, or APP_POSTGRES_DSN's user.
+func AdminDSN(t testing.TB) string {
+	t.Helper()
+	s := shared.get()
+	if s.err != nil {
+		t.Fatalf("pgtest: no PostgreSQL for tests: %v", s.err)
+	}
+	if s.cluster != nil {
+		return s.cluster.AdminDSN()
+	}
+	return s.adminDSN
+}
+
 // Cluster returns the private server, for tests that stop and start it
 // (Pause, Resume). It skips the test when an external server is in use.
 func Cluster(t testing.TB) *Server {
