@@ -208,7 +208,7 @@ func BenchmarkHTTPPairs(b *testing.B) {
 		b.Run("cached", func(b *testing.B) {
 			svc, _, uids, bodies := servedOrders(b, orders, orders)
 			header := answerHeaders(b, svc.base+apiPaths(uids)[0])
-			same := serveBare(b, web.ServerLimits(), func(app *fiber.App) {
+			sameBytes := func(app *fiber.App) {
 				app.Get("/api/getOrder", func(c *fiber.Ctx) error {
 					body, ok := bodies[c.Query("OrderUID")]
 					if !ok {
@@ -219,7 +219,9 @@ func BenchmarkHTTPPairs(b *testing.B) {
 					}
 					return c.Send(body)
 				})
-			})
+			}
+			same := serveBare(b, web.ServerLimits(), sameBytes)
+			sameNoLimits := serveBare(b, fiber.Config{}, sameBytes)
 			plain := serveBare(b, fiber.Config{}, func(app *fiber.App) {
 				app.Get("/api/getOrder", func(c *fiber.Ctx) error {
 					body, ok := bodies[c.Query("OrderUID")]
@@ -236,15 +238,17 @@ func BenchmarkHTTPPairs(b *testing.B) {
 				pages[i] = "/orders/" + u
 			}
 			loads := compare(d, conns, target{addr, apiPaths(uids)}, target{same, apiPaths(uids)},
-				target{plain, apiPaths(uids)}, target{addr, pages})
-			got, bound, fiberDefaults, page := loads[0], loads[1], loads[2], loads[3]
+				target{sameNoLimits, apiPaths(uids)}, target{plain, apiPaths(uids)}, target{addr, pages})
+			got, bound, noLimits, fiberDefaults, page := loads[0], loads[1], loads[2], loads[3], loads[4]
 			b.Logf("cached GET /api/getOrder:           %s", got)
 			b.Logf("bare Fiber, same bytes and limits:  %s (ratio %.2f)", bound, got.rps()/bound.rps())
+			b.Logf("bare Fiber, same bytes, no limits:  %s (ratio %.2f)", noLimits, got.rps()/noLimits.rps())
 			b.Logf("bare Fiber, defaults, body only:    %s (ratio %.2f)", fiberDefaults, got.rps()/fiberDefaults.rps())
 			b.Logf("order page (HTML):                  %s (%.2f of the JSON endpoint)", page, page.rps()/got.rps())
 			b.ReportMetric(got.rps(), "rps")
 			b.ReportMetric(bound.rps(), "bare-rps")
 			b.ReportMetric(got.rps()/bound.rps(), "ratio")
+			b.ReportMetric(noLimits.rps(), "no-limits-rps")
 			b.ReportMetric(fiberDefaults.rps(), "defaults-rps")
 			b.ReportMetric(float64(got.pct(0.99).Microseconds())/1000, "p99-ms")
 			b.ReportMetric(page.rps(), "page-rps")

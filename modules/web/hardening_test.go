@@ -27,8 +27,9 @@ func newLimitedEnv(t *testing.T, max int) *testEnv {
 	return env
 }
 
-// listen serves app on a real socket, for what app.Test cannot show: the
-// peer address, and what the server rejects before any handler runs.
+// listen serves app on a real socket as the module does, for what app.Test
+// cannot show: the peer address, what the server rejects before any
+// handler runs, and its timeouts.
 func listen(t *testing.T, app *fiber.App) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -38,7 +39,7 @@ func listen(t *testing.T, app *fiber.App) string {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = app.Listener(ln)
+		_ = app.Listener(coarseListener{ln})
 	}()
 	t.Cleanup(func() {
 		if err := app.Shutdown(); err != nil {
@@ -462,4 +463,49 @@ func twoPeers(t *testing.T, addr string) (*http.Client, *http.Client) {
 		t.Fatal(err)
 	}
 	return first, second
+}
+
+// TestSlowClientsAreCutOff: a client that never finishes its headers, one
+// that sends them a byte at a time, and one that keeps an idle connection
+// all lose the connection (after readTimeout, give or take deadlineSlack),
+// rather than hold it for as long as they like.
+func TestSlowClientsAreCutOff(t *testing.T) {
+	env := newTestEnv(t)
+	addr := listen(t, env.app)
+	for name, behave := range map[string]func(net.Conn){
+		"headers never finished": func(c net.Conn) {
+			_, _ = c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: orders\r\n"))
+		},
+		"headers a byte at a time": func(c net.Conn) {
+			go func() {
+				for _, b := range []byte("GET /healthz HTTP/1.1\r\nHost: orders\r\nX-Slow: " + strings.Repeat("a", 100)) {
+					if _, err := c.Write([]byte{b}); err != nil {
+						return
+					}
+					time.Sleep(time.Second)
+				}
+			}()
+		},
+		"idle after an answer": func(c net.Conn) {
+			_, _ = c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: orders\r\n\r\n"))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			behave(conn)
+			// Far longer than the server's timeouts: only a server that
+			// never cuts the connection lets this expire.
+			_ = conn.SetReadDeadline(time.Now().Add(4 * readTimeout))
+			_, err = io.Copy(io.Discard, conn)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the server still held the connection after %s", 4*readTimeout)
+			}
+		})
+	}
 }

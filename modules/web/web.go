@@ -111,8 +111,10 @@ const (
 	// writeTimeout bounds writing one answer; the live stream renews it for
 	// each event it writes.
 	writeTimeout = 10 * time.Second
-	idleTimeout  = 60 * time.Second
-	bodyLimit    = 64 << 10
+	// idleTimeout is readTimeout: fasthttp asks for both on each request,
+	// and equal deadlines let a coarse connection (deadline.go) keep one.
+	idleTimeout = readTimeout
+	bodyLimit   = 64 << 10
 	// headerLimit bounds the request line and headers together: fasthttp
 	// reads them into one buffer of this size and answers 431 when they do
 	// not fit. A uid query is far shorter; 8 KiB leaves room for cookies and
