@@ -62,7 +62,7 @@ type target struct {
 
 // pairRounds is how many turns each side of a pair gets: the sides alternate
 // so that whatever else the machine does weighs on both alike.
-const pairRounds = 5
+const pairRounds = 10
 
 // compare loads each target for d in all, in pairRounds alternating turns,
 // with conns connections, and returns what each measured.

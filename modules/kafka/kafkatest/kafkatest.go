@@ -222,3 +222,27 @@ func CommittedSum(t testing.TB, brokers []string, group, topic string) int64 {
 	}
 	return sum
 }
+
+// Produced sums the topic's newest offsets over its partitions: how many
+// messages it has taken (on a new topic, nothing having been deleted).
+func Produced(t testing.TB, brokers []string, topic string) int64 {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, config("test-offsets"))
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatalf("partitions of %s: %v", topic, err)
+	}
+	var sum int64
+	for _, p := range parts {
+		off, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatalf("newest offset of %s/%d: %v", topic, p, err)
+		}
+		sum += off
+	}
+	return sum
+}
