@@ -1,10 +1,7 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -86,25 +83,4 @@ func BenchmarkScaleOut(b *testing.B) {
 			b.ReportMetric(steady, strconv.Itoa(n)+"-steady-orders/s")
 		}
 	}
-}
-
-// metricOrZero reads one series from the service at base; 0 while the
-// service does not answer yet.
-func metricOrZero(base, series string) float64 {
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return f
-		}
-	}
-	return 0
 }

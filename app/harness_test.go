@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -130,18 +131,40 @@ func tryGet(url string) (int, string, []byte, error) {
 // series (name with its labels).
 func metric(t testing.TB, base, series string) float64 {
 	t.Helper()
-	_, _, body := get(t, base+"/metrics")
+	v, err := readMetric(base, series)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// metricOrZero is metric, but 0 while the service does not answer yet.
+func metricOrZero(base, series string) float64 {
+	v, _ := readMetric(base, series)
+	return v
+}
+
+// readMetric reads one series from the service's /metrics at base.
+func readMetric(base, series string) (float64, error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
-				t.Fatalf("metric %s: %v", series, err)
+				return 0, fmt.Errorf("metric %s: %w", series, err)
 			}
-			return f
+			return f, nil
 		}
 	}
-	t.Fatalf("metric %s not exposed", series)
-	return 0
+	return 0, fmt.Errorf("metric %s not exposed", series)
 }
 
 func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
