@@ -21,7 +21,8 @@ const (
 // Parsed is an order that decoded and passed validation, with its canonical
 // JSON: the known fields only, in a fixed order, so two messages carrying the
 // same order have equal JSON whatever their key order, whitespace or unknown
-// fields.
+// fields. JSON may share its bytes with the Order's strings: it is read,
+// never written.
 type Parsed struct {
 	Order Order
 	JSON  []byte
@@ -35,7 +36,7 @@ func (p Parsed) Record() Record {
 // Parse decodes one message and validates it by r. A *RejectError says why
 // the message can never be stored; its Kind is KindDecode or KindValidation.
 func (r Rules) Parse(raw []byte) (Parsed, error) {
-	o, ok := fastDecode(raw)
+	o, encoded, ok := fastDecode(raw)
 	var dateProblem *FieldError
 	if !ok {
 		var err error
@@ -46,9 +47,11 @@ func (r Rules) Parse(raw []byte) (Parsed, error) {
 	if verr := validate(&o, dateProblem, r); verr != nil {
 		return Parsed{}, verr
 	}
-	encoded, err := canonical(&o)
-	if err != nil {
-		return Parsed{}, reject(KindDecode, "", "cannot encode: %v", err)
+	if encoded == nil {
+		var err error
+		if encoded, err = canonical(&o); err != nil {
+			return Parsed{}, reject(KindDecode, "", "cannot encode: %v", err)
+		}
 	}
 	return Parsed{Order: o, JSON: encoded}, nil
 }
@@ -56,7 +59,7 @@ func (r Rules) Parse(raw []byte) (Parsed, error) {
 // Decode reads an order the service stored (its canonical JSON, or jsonb's
 // rendering of it) back into an Order, for pages that show its fields.
 func Decode(stored []byte) (Order, error) {
-	if o, ok := fastDecode(stored); ok {
+	if o, _, ok := fastDecode(stored); ok {
 		return o, nil
 	}
 	var o Order

@@ -3,8 +3,10 @@ package order
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // fastDecode decodes the common message quickly: a well-formed order object
@@ -14,14 +16,21 @@ import (
 // ok=false, and decode, the full decoder, gives the answer and any rejection
 // reason. When it answers ok, the Order is the one decode would give: the
 // differential fuzz test FuzzFastDecode holds it to that.
-func fastDecode(raw []byte) (Order, bool) {
-	var o Order
+//
+// When the message already is the order's canonical JSON (what json.Marshal
+// writes for it: this service's producer sends exactly that), canon is those
+// bytes, and Parse need not encode the order again.
+func fastDecode(raw []byte) (o Order, canon []byte, ok bool) {
 	if len(raw) > MaxMessageBytes || !utf8.Valid(raw) {
-		return o, false
+		return o, nil, false
 	}
-	d := fastDecoder{data: bytes.TrimSpace(raw)}
+	// One copy of the message backs every string of the order, in place of
+	// a string allocated for each field; when the message is canonical, the
+	// same bytes are its JSON. Nothing writes to them after this.
+	buf := bytes.Clone(bytes.TrimSpace(raw))
+	d := fastDecoder{data: buf, text: unsafe.String(unsafe.SliceData(buf), len(buf)), canon: true}
 	var date string
-	ok := d.object(func(key []byte) bool {
+	ok = d.object(orderShape, func(key []byte) bool {
 		switch string(key) {
 		case "order_uid":
 			return d.str(&o.OrderUID)
@@ -55,14 +64,30 @@ func fastDecode(raw []byte) (Order, bool) {
 		return d.unknown(key, orderShape)
 	})
 	if !ok || d.i != len(d.data) || date == "" {
-		return o, false
+		return o, nil, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, date)
 	if err != nil {
-		return o, false
+		return o, nil, false
 	}
 	o.DateCreated = t
-	return o, true
+	if d.canon && marshalsAs(t, date) {
+		return o, buf, true
+	}
+	// The cache keeps the uid; it must not hold the whole message too.
+	o.OrderUID = strings.Clone(o.OrderUID)
+	return o, nil, true
+}
+
+// marshalsAs reports whether date is how Time.MarshalJSON writes t, inside
+// its quotes. MarshalJSON refuses a zone offset of a day or more, which the
+// encoder then reports.
+func marshalsAs(t time.Time, date string) bool {
+	if _, offset := t.Zone(); offset <= -24*60*60 || offset >= 24*60*60 {
+		return false
+	}
+	var b [64]byte
+	return string(t.AppendFormat(b[:0], time.RFC3339Nano)) == date
 }
 
 // The shapes of the nested objects, for telling unknown keys from known
@@ -83,11 +108,21 @@ func (s *shape) child(name string) *shape {
 
 type fastDecoder struct {
 	data  []byte
+	text  string // data as a string, sharing its bytes
 	i     int
 	depth int
+	// canon stays true while data is what json.Marshal writes for the
+	// order: no white space, every field in declaration order and no other,
+	// strings written as Marshal writes them, integers without "-0".
+	canon bool
 }
 
-func (d *fastDecoder) space() { d.i = skipSpace(d.data, d.i) }
+func (d *fastDecoder) space() {
+	if j := skipSpace(d.data, d.i); j != d.i {
+		d.i = j
+		d.canon = false
+	}
+}
 
 // sequence reads open, then elements separated by commas, then close,
 // calling elem for each element; elem starts at the element's first byte.
@@ -122,18 +157,26 @@ func (d *fastDecoder) sequence(open, close byte, elem func() bool) bool {
 }
 
 // object reads {"key": value, ...}, calling field with each key, which must
-// read the value. A key seen twice is refused.
-func (d *fastDecoder) object(field func(key []byte) bool) bool {
+// read the value. A key seen twice is refused. Keys in sh's order, each
+// once, keep the object canonical; while they come so, no key can repeat
+// one before it, and only keys after the first out of place are compared.
+func (d *fastDecoder) object(sh *shape, field func(key []byte) bool) bool {
 	var seen [32][]byte // keys of this object so far; the structs have fewer fields
-	n := 0
-	return d.sequence('{', '}', func() bool {
-		key, ok := d.rawString()
-		if !ok || bytes.IndexByte(key, '\\') >= 0 || n == len(seen) {
+	n, next := 0, 0     // next: the index in sh.names of the key canonical order wants
+	inOrder := true
+	ok := d.sequence('{', '}', func() bool {
+		key, flags, ok := d.rawString()
+		if !ok || flags&escaped != 0 || n == len(seen) {
 			return false
 		}
-		for _, k := range seen[:n] {
-			if bytes.Equal(k, key) {
-				return false
+		if inOrder && next < len(sh.names) && string(key) == string(sh.names[next]) {
+			next++
+		} else {
+			inOrder, d.canon = false, false
+			for _, k := range seen[:n] {
+				if bytes.Equal(k, key) {
+					return false
+				}
 			}
 		}
 		seen[n] = key
@@ -146,40 +189,97 @@ func (d *fastDecoder) object(field func(key []byte) bool) bool {
 		d.space()
 		return field(key)
 	})
+	if next != len(sh.names) {
+		d.canon = false
+	}
+	return ok
 }
 
-// rawString reads a string token and returns its contents, still escaped.
-func (d *fastDecoder) rawString() ([]byte, bool) {
+// What a string token holds besides plain characters.
+const (
+	escaped = 1 << iota // a backslash escape
+	marked              // < > & U+2028 or U+2029, which json.Marshal writes escaped
+)
+
+// Classes of bytes inside a string token; 0 is a plain byte.
+const (
+	plainByte = iota
+	quoteByte
+	backslashByte
+	controlByte // below 0x20: only escaped
+	markedByte  // < > &, or 0xE2, the first byte of U+2028 and U+2029
+)
+
+// stringBytes classifies every byte value, so that the scan of a string
+// reads one table entry a byte. It is built once and only read.
+var stringBytes = func() (t [256]uint8) {
+	for c := range 0x20 {
+		t[c] = controlByte
+	}
+	t['"'], t['\\'] = quoteByte, backslashByte
+	t['<'], t['>'], t['&'], t[0xE2] = markedByte, markedByte, markedByte, markedByte
+	return t
+}()
+
+// rawString reads a string token and returns its contents, still escaped,
+// and what they hold (escaped, marked).
+func (d *fastDecoder) rawString() (s []byte, flags uint8, ok bool) {
 	if d.i >= len(d.data) || d.data[d.i] != '"' {
-		return nil, false
+		return nil, 0, false
 	}
 	start := d.i + 1
 	for i := start; i < len(d.data); i++ {
-		switch c := d.data[i]; {
-		case c == '"':
-			d.i = i + 1
-			return d.data[start:i], true
-		case c == '\\':
+		for i < len(d.data) && stringBytes[d.data[i]] == plainByte {
 			i++
-		case c < 0x20:
-			return nil, false
+		}
+		if i == len(d.data) {
+			break
+		}
+		switch c := d.data[i]; stringBytes[c] {
+		case quoteByte:
+			d.i = i + 1
+			return d.data[start:i], flags, true
+		case backslashByte:
+			flags |= escaped
+			i++
+		case controlByte:
+			return nil, 0, false
+		case markedByte: // the data is valid UTF-8, so 0xE2 0x80 0xA8 is U+2028
+			if c != 0xE2 || i+2 < len(d.data) && d.data[i+1] == 0x80 && d.data[i+2]&^1 == 0xA8 {
+				flags |= marked
+			}
 		}
 	}
-	return nil, false
+	return nil, 0, false
 }
 
 func (d *fastDecoder) str(dst *string) bool {
 	start := d.i
-	s, ok := d.rawString()
-	if !ok {
+	_, flags, ok := d.rawString()
+	switch {
+	case !ok:
 		return false
-	}
-	if bytes.IndexByte(s, '\\') < 0 {
-		*dst = string(s)
+	case flags == 0:
+		*dst = d.text[start+1 : d.i-1]
+		return true
+	case flags&escaped == 0:
+		d.canon = false
+		*dst = d.text[start+1 : d.i-1]
 		return true
 	}
-	// Escapes are rare: the standard decoder unquotes them, or refuses.
-	return json.Unmarshal(d.data[start:d.i], dst) == nil
+	d.canon = false
+	s, ok := unquote(d.data[start:d.i])
+	*dst = s
+	return ok
+}
+
+// unquote decodes a string token with escapes. They are rare: the standard
+// decoder unquotes them, or refuses. (Given dst itself, it would make every
+// field str fills escape to the heap.)
+func unquote(token []byte) (string, bool) {
+	var s string
+	err := json.Unmarshal(token, &s)
+	return s, err == nil
 }
 
 // int reads a plain integer: -?(0|[1-9][0-9]*), at most 18 digits so it
@@ -208,6 +308,9 @@ func (d *fastDecoder) int(dst *int64) bool {
 	}
 	if neg {
 		n = -n
+		if n == 0 {
+			d.canon = false // Marshal writes 0
+		}
 	}
 	*dst = n
 	d.i = i
@@ -220,12 +323,13 @@ func (d *fastDecoder) unknown(key []byte, sh *shape) bool {
 	if idx, _ := sh.lookup(key); idx >= 0 {
 		return false
 	}
+	d.canon = false
 	start := d.i
 	depth := d.depth
 	for d.i < len(d.data) {
 		switch d.data[d.i] {
 		case '"':
-			if _, ok := d.rawString(); !ok {
+			if _, _, ok := d.rawString(); !ok {
 				return false
 			}
 			continue
@@ -250,7 +354,7 @@ func (d *fastDecoder) unknown(key []byte, sh *shape) bool {
 }
 
 func (d *fastDecoder) delivery(v *Delivery) bool {
-	return d.object(func(key []byte) bool {
+	return d.object(deliveryShape, func(key []byte) bool {
 		switch string(key) {
 		case "name":
 			return d.str(&v.Name)
@@ -272,7 +376,7 @@ func (d *fastDecoder) delivery(v *Delivery) bool {
 }
 
 func (d *fastDecoder) payment(v *Payment) bool {
-	return d.object(func(key []byte) bool {
+	return d.object(paymentShape, func(key []byte) bool {
 		switch string(key) {
 		case "transaction":
 			return d.str(&v.Transaction)
@@ -300,23 +404,30 @@ func (d *fastDecoder) payment(v *Payment) bool {
 }
 
 func (d *fastDecoder) items(dst *[]Item) bool {
-	items := []Item{}
+	// Orders carry a few items: the first ones are read into an array on
+	// the stack, and all are copied out once, at their final length.
+	var few [8]Item
+	var more []Item
+	n := 0
 	ok := d.sequence('[', ']', func() bool {
-		var it Item
-		if !d.item(&it) {
-			return false
+		n++
+		if n <= len(few) {
+			return d.item(&few[n-1])
 		}
-		items = append(items, it)
-		return true
+		more = append(more, Item{})
+		return d.item(&more[len(more)-1])
 	})
 	if ok {
+		items := make([]Item, n)
+		copy(items, few[:min(n, len(few))])
+		copy(items[min(n, len(few)):], more)
 		*dst = items
 	}
 	return ok
 }
 
 func (d *fastDecoder) item(v *Item) bool {
-	return d.object(func(key []byte) bool {
+	return d.object(itemShape, func(key []byte) bool {
 		switch string(key) {
 		case "chrt_id":
 			return d.int(&v.ChrtID)

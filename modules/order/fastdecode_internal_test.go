@@ -48,7 +48,22 @@ func fastSeeds(tb testing.TB) [][]byte {
 		[]byte(`{"order_uid":"a","extra":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`),
 		[]byte(`{"extra": tru, "order_uid": "a"}`),
 		[]byte(`{"items": [{"price": 1}, ]}`),
+		canonicalFixture(tb, fixture),
 	}
+}
+
+// canonicalFixture is the reference order as json.Marshal writes it, the
+// form this service's producer sends, which Parse keeps as it is.
+func canonicalFixture(tb testing.TB, fixture []byte) []byte {
+	o, _, err := decode(fixture)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := json.Marshal(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }
 
 // FuzzFastDecode holds the fast path to the full decoder: whatever it takes,
@@ -63,7 +78,7 @@ func FuzzFastDecode(f *testing.F) {
 		if err == nil {
 			assertCanonicalIsMarshal(t, &want)
 		}
-		got, ok := fastDecode(raw)
+		got, canon, ok := fastDecode(raw)
 		if !ok {
 			return
 		}
@@ -73,13 +88,82 @@ func FuzzFastDecode(f *testing.F) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("fast path decoded\n%+v\ndecode gives\n%+v\nfor %q", got, want, raw)
 		}
+		if canon != nil {
+			assertMarshalsTo(t, &got, canon)
+		}
 	})
+}
+
+// assertMarshalsTo fails unless canon is json.Marshal's encoding of o.
+func assertMarshalsTo(t *testing.T, o *Order, canon []byte) {
+	t.Helper()
+	if want, err := json.Marshal(o); err != nil || string(canon) != string(want) {
+		t.Fatalf("fast path took the message as canonical:\n%s\njson.Marshal gives\n%s (%v)", canon, want, err)
+	}
+}
+
+// TestFastDecodeKnowsCanonicalMessages: a message that already is what
+// json.Marshal writes is kept as the order's JSON; one that differs in any
+// byte is not, and Parse encodes it.
+func TestFastDecodeKnowsCanonicalMessages(t *testing.T) {
+	fixture, err := os.ReadFile("testdata/model.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := string(canonicalFixture(t, fixture))
+	edit := func(old, new string) string {
+		if !strings.Contains(base, old) {
+			t.Fatalf("the compact fixture has no %s", old)
+		}
+		return strings.Replace(base, old, new, 1)
+	}
+	tests := []struct {
+		name string
+		give string
+		want bool
+	}{
+		{"as json.Marshal writes it", base, true},
+		{"white space around it", " \n" + base + "\n", true},
+		{"Cyrillic and emoji as they are", edit(`"name":"Test Testov"`, `"name":"Иван 🙂"`), true},
+		{"nanoseconds", edit(`"2021-11-26T06:22:19Z"`, `"2021-11-26T06:22:19.123456789+03:00"`), true},
+		{"a space after a colon", edit(`"entry":"WBIL"`, `"entry": "WBIL"`), false},
+		{"two fields swapped", edit(`"locale":"en","internal_signature":""`, `"internal_signature":"","locale":"en"`), false},
+		{"an unknown field", edit(`"entry":"WBIL"`, `"entry":"WBIL","extra":1`), false},
+		{"a field left out", edit(`,"oof_shard":"1"`, ``), false},
+		{"an item field left out", edit(`"rid":"ab4219087a764ae0btest",`, ``), false},
+		{"-0", edit(`"sm_id":99`, `"sm_id":-0`), false},
+		{"a zone written +00:00", edit(`"2021-11-26T06:22:19Z"`, `"2021-11-26T06:22:19+00:00"`), false},
+		{"a fraction with a trailing zero", edit(`"2021-11-26T06:22:19Z"`, `"2021-11-26T06:22:19.50Z"`), false},
+		{"< that Marshal escapes", edit(`"name":"Test Testov"`, `"name":"a<b"`), false},
+		{"& that Marshal escapes", edit(`"name":"Test Testov"`, `"name":"a&b"`), false},
+		{"U+2028 that Marshal escapes", edit(`"name":"Test Testov"`, "\"name\":\"a\u2028b\""), false},
+		{"an escape", edit(`"name":"Test Testov"`, `"name":"a\"b"`), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, canon, ok := fastDecode([]byte(tt.give))
+			if !ok {
+				t.Fatalf("fast path refused %s", tt.give)
+			}
+			if (canon != nil) != tt.want {
+				t.Fatalf("canonical = %v, want %v for %s", canon != nil, tt.want, tt.give)
+			}
+			if canon != nil {
+				assertMarshalsTo(t, &got, canon)
+			}
+			p, err := DefaultRules().Parse([]byte(tt.give))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertMarshalsTo(t, &p.Order, p.JSON)
+		})
+	}
 }
 
 func TestFastDecodeTakesTheCommonOrder(t *testing.T) {
 	seeds := fastSeeds(t)
 	for i, want := range []bool{true, true, true, false, true, false, false, true, false} {
-		if _, ok := fastDecode(seeds[i]); ok != want {
+		if _, _, ok := fastDecode(seeds[i]); ok != want {
 			t.Errorf("seed %d: fast path ok = %v, want %v", i, ok, want)
 		}
 	}

@@ -73,6 +73,9 @@ func (c *checker) text(field, v string, required bool, max int) {
 	switch {
 	case required && v == "":
 		c.add(field, "is required")
+	case len(v) <= max && printableASCII(v):
+		// Most text: short enough and no control character, settled
+		// without decoding runes.
 	case utf8.RuneCountInString(v) > max:
 		c.add(field, "is %d characters, more than %d", utf8.RuneCountInString(v), max)
 	case strings.ContainsFunc(v, unicode.IsControl):
@@ -204,6 +207,16 @@ func validate(o *Order, dateProblem *FieldError, rules Rules) *RejectError {
 		c.problems = append(c.problems, FieldError{Message: fmt.Sprintf("and %d more problems", c.more)})
 	}
 	return &RejectError{Kind: KindValidation, Problems: c.problems}
+}
+
+// printableASCII reports whether s holds only the characters from space to ~.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func isCurrency(s string) bool {
