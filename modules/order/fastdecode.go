@@ -157,30 +157,29 @@ func (d *fastDecoder) sequence(open, close byte, elem func() bool) bool {
 }
 
 // object reads {"key": value, ...}, calling field with each key, which must
-// read the value. A key seen twice is refused. Keys in sh's order, each
-// once, keep the object canonical; while they come so, no key can repeat
-// one before it, and only keys after the first out of place are compared.
+// read the value. A known name given twice is refused, as decode refuses it;
+// unknown names are skipped whatever they repeat. Keys in sh's order, each
+// once, keep the object canonical.
 func (d *fastDecoder) object(sh *shape, field func(key []byte) bool) bool {
-	var seen [32][]byte // keys of this object so far; the structs have fewer fields
-	n, next := 0, 0     // next: the index in sh.names of the key canonical order wants
-	inOrder := true
+	var seen uint64 // bit i: sh.names[i] was given; no struct has 64 fields
+	next := 0       // the index in sh.names of the key canonical order wants
 	ok := d.sequence('{', '}', func() bool {
 		key, flags, ok := d.rawString()
-		if !ok || flags&escaped != 0 || n == len(seen) {
+		if !ok || flags&escaped != 0 {
 			return false
 		}
-		if inOrder && next < len(sh.names) && string(key) == string(sh.names[next]) {
+		if next < len(sh.names) && seen == 1<<next-1 && string(key) == string(sh.names[next]) {
+			seen |= 1 << next
 			next++
 		} else {
-			inOrder, d.canon = false, false
-			for _, k := range seen[:n] {
-				if bytes.Equal(k, key) {
+			d.canon = false
+			if i, exact := sh.lookup(key); exact {
+				if seen&(1<<i) != 0 {
 					return false
 				}
+				seen |= 1 << i
 			}
 		}
-		seen[n] = key
-		n++
 		d.space()
 		if d.i >= len(d.data) || d.data[d.i] != ':' {
 			return false

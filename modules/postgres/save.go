@@ -13,12 +13,14 @@ import (
 	"github.com/marketplace/orders/modules/order"
 )
 
-// A batch takes one of two paths, both in one transaction and both ending in
-// COPY into the tables:
-//   - copyIfNew: no uid repeated in the batch and none stored yet (one probe
-//     of the primary key): COPY straight into the four tables, all stored. A
-//     uid a concurrent writer stores meanwhile fails the COPY, which is
-//     rolled back to a savepoint, and the batch takes the other path.
+// A batch takes one of two paths, each one transaction ending in COPY into
+// the tables:
+//   - copyNew, tried first for any batch that repeats no uid: COPY straight
+//     into the four tables, all stored. That is nearly every batch of a live
+//     topic, and it costs the database what bare COPY does. A uid already
+//     stored, or stored by a concurrent writer meanwhile (the COPY waits for
+//     that writer's commit), fails the COPY on the primary key; the
+//     transaction is rolled back and the batch takes the other path.
 //   - saveStaged, for any other batch (replays, conflicts, repeats): COPY the
 //     orders into a staging table, insert the new ones with ON CONFLICT DO
 //     NOTHING RETURNING order_uid, COPY the delivery, payment and items of
@@ -104,15 +106,19 @@ func (s *Store) SaveBatch(ctx context.Context, batch []order.Parsed) ([]order.Ou
 	}
 	var outcomes []order.Outcome
 	err = c.withPgx(ctx, func(conn *pgx.Conn) error {
-		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			copied, err := copyIfNew(ctx, tx, batch)
-			if err != nil {
+		if fresh, ok := byUID(batch); ok {
+			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return copyNew(ctx, tx, fresh) })
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != uniqueViolation {
+				if err == nil {
+					outcomes = slices.Repeat([]order.Outcome{order.Stored}, len(batch))
+				}
 				return err
 			}
-			if copied {
-				outcomes = slices.Repeat([]order.Outcome{order.Stored}, len(batch))
-				return nil
-			}
+			// A uid is stored already: the staged path tells each order's fate.
+		}
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			var err error
 			outcomes, err = saveStaged(ctx, tx, batch)
 			return err
 		})
@@ -126,50 +132,21 @@ func (s *Store) SaveBatch(ctx context.Context, batch []order.Parsed) ([]order.Ou
 // uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
 const uniqueViolation = "23505"
 
-// copyIfNew is the path of a batch of orders all new, as nearly every batch
-// of a live topic is: one probe of the primary key, then each table gets the
-// batch by COPY. It reports false, having written nothing, when a uid is
-// repeated in the batch or already stored, or when a concurrent writer
-// stores one during the COPY (which waits for that writer and then fails on
-// the primary key, undone by the savepoint).
-func copyIfNew(ctx context.Context, tx pgx.Tx, batch []order.Parsed) (bool, error) {
-	uids := make([]string, len(batch))
-	seen := make(map[string]bool, len(batch))
+// byUID returns the batch's orders sorted by uid, so that concurrent
+// writers of overlapping batches take the uid locks in one order and wait
+// for each other instead of deadlocking; ok is false when a uid repeats.
+func byUID(batch []order.Parsed) (sorted []*order.Parsed, ok bool) {
+	sorted = make([]*order.Parsed, len(batch))
 	for i := range batch {
-		uid := batch[i].Order.OrderUID
-		if seen[uid] {
-			return false, nil
+		sorted[i] = &batch[i]
+	}
+	slices.SortFunc(sorted, func(a, b *order.Parsed) int { return strings.Compare(a.Order.OrderUID, b.Order.OrderUID) })
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i].Order.OrderUID == sorted[i-1].Order.OrderUID {
+			return nil, false
 		}
-		seen[uid] = true
-		uids[i] = uid
 	}
-	var stored bool
-	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM unnest($1::text[]) AS b(uid) JOIN orders o ON o.order_uid = b.uid)", uids).Scan(&stored); err != nil {
-		return false, fmt.Errorf("look up stored orders: %w", err)
-	}
-	if stored {
-		return false, nil
-	}
-	all := make([]*order.Parsed, len(batch))
-	for i := range batch {
-		all[i] = &batch[i]
-	}
-	// Concurrent writers of overlapping batches take the uid locks in one
-	// order, so they wait for each other instead of deadlocking.
-	slices.SortFunc(all, func(a, b *order.Parsed) int { return strings.Compare(a.Order.OrderUID, b.Order.OrderUID) })
-	sp, err := tx.Begin(ctx) // a savepoint
-	if err != nil {
-		return false, err
-	}
-	err = copyNew(ctx, sp, all)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
-		return false, sp.Rollback(ctx)
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, sp.Commit(ctx)
+	return sorted, true
 }
 
 // saveStaged copies the orders into the staging table and lets the database
