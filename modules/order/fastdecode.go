@@ -255,18 +255,16 @@ func (d *fastDecoder) rawString() (s []byte, flags uint8, ok bool) {
 func (d *fastDecoder) str(dst *string) bool {
 	start := d.i
 	_, flags, ok := d.rawString()
-	switch {
-	case !ok:
+	if !ok {
 		return false
-	case flags == 0:
-		*dst = d.text[start+1 : d.i-1]
-		return true
-	case flags&escaped == 0:
-		d.canon = false
+	}
+	if flags != 0 {
+		d.canon = false // Marshal would write it otherwise, or might
+	}
+	if flags&escaped == 0 {
 		*dst = d.text[start+1 : d.i-1]
 		return true
 	}
-	d.canon = false
 	s, ok := unquote(d.data[start:d.i])
 	*dst = s
 	return ok
