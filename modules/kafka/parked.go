@@ -23,8 +23,9 @@ const parkedBodyBytes = 4 << 10
 // Parked lists what is in the DLQ topic, newest first, straight from the
 // broker: what an operator sees is what a replay would republish.
 type Parked struct {
-	brokers []string
-	topic   string
+	brokers  []string
+	topic    string
+	security Security
 
 	mu     sync.Mutex
 	client sarama.Client // connected on first use, kept until Close
@@ -32,7 +33,12 @@ type Parked struct {
 
 // NewParked returns a lister of cfg.DLQTopic; it connects on first use.
 func NewParked(cfg Config) *Parked {
-	return &Parked{brokers: cfg.Brokers, topic: cfg.DLQTopic}
+	return Security{}.NewParked(cfg)
+}
+
+// NewParked returns a lister of cfg.DLQTopic that connects with s.
+func (s Security) NewParked(cfg Config) *Parked {
+	return &Parked{brokers: cfg.Brokers, topic: cfg.DLQTopic, security: s}
 }
 
 // Close drops the connection, if any.
@@ -53,9 +59,13 @@ func (p *Parked) connect() (sarama.Client, error) {
 	if p.client != nil && !p.client.Closed() {
 		return p.client, nil
 	}
-	c, err := sarama.NewClient(p.brokers, SaramaConfig("orders-dlq-view"))
+	cfg, err := p.security.SaramaConfig("orders-dlq-view")
 	if err != nil {
-		return nil, fmt.Errorf("connect to list %s: %w", p.topic, err)
+		return nil, err
+	}
+	c, err := sarama.NewClient(p.brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to list %s: %w", p.topic, Explain(cfg, err))
 	}
 	p.client = c
 	return c, nil

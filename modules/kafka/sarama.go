@@ -20,7 +20,8 @@ import (
 var Version = sarama.V3_6_0_0
 
 // SaramaConfig is the client configuration shared by the consumer, the DLQ
-// publisher and the producer.
+// publisher and the producer, over PLAINTEXT; Security.SaramaConfig adds TLS
+// and SASL to it.
 func SaramaConfig(clientID string) *sarama.Config {
 	c := sarama.NewConfig()
 	c.ClientID = clientID
@@ -58,36 +59,52 @@ func SaramaConfig(clientID string) *sarama.Config {
 // the copy would be refused on every try and the partition would stop.
 const dlqMaxMessageBytes = 1048588 + 64<<10
 
-// EnsureTopics creates the topics when they are missing. A broker that forbids
-// creation is not an error here: the consumer then waits for the topic.
+// EnsureTopics creates the topics when they are missing, over PLAINTEXT; see
+// Security.EnsureTopics.
 func EnsureTopics(brokers []string, partitions int32, topics ...string) error {
-	return ensureTopics(brokers, partitions, topics, nil)
+	return Security{}.EnsureTopics(brokers, partitions, topics...)
+}
+
+// EnsureServiceTopics is Security.EnsureServiceTopics over PLAINTEXT.
+func EnsureServiceTopics(brokers []string, partitions int32, topic, dlqTopic string) error {
+	return Security{}.EnsureServiceTopics(brokers, partitions, topic, dlqTopic)
+}
+
+// EnsureTopics creates the topics when they are missing. A broker that
+// forbids creation is not an error here: the consumer then waits for the
+// topic.
+func (s Security) EnsureTopics(brokers []string, partitions int32, topics ...string) error {
+	return s.ensureTopics(brokers, partitions, topics, nil)
 }
 
 // EnsureServiceTopics creates the orders topic and the DLQ topic, the latter
 // with headroom for a parked copy of the largest message the former takes.
-func EnsureServiceTopics(brokers []string, partitions int32, topic, dlqTopic string) error {
-	if err := EnsureTopics(brokers, partitions, topic); err != nil {
+func (s Security) EnsureServiceTopics(brokers []string, partitions int32, topic, dlqTopic string) error {
+	if err := s.EnsureTopics(brokers, partitions, topic); err != nil {
 		return err
 	}
 	limit := strconv.Itoa(dlqMaxMessageBytes)
-	return ensureTopics(brokers, partitions, []string{dlqTopic}, map[string]*string{"max.message.bytes": &limit})
+	return s.ensureTopics(brokers, partitions, []string{dlqTopic}, map[string]*string{"max.message.bytes": &limit})
 }
 
-func ensureTopics(brokers []string, partitions int32, topics []string, configs map[string]*string) error {
-	client, err := sarama.NewClient(brokers, SaramaConfig("orders-admin"))
+func (s Security) ensureTopics(brokers []string, partitions int32, topics []string, configs map[string]*string) error {
+	cfg, err := s.SaramaConfig("orders-admin")
 	if err != nil {
-		return fmt.Errorf("connect admin: %w", err)
+		return err
+	}
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return fmt.Errorf("connect admin: %w", Explain(cfg, err))
 	}
 	admin, err := sarama.NewClusterAdminFromClient(client)
 	if err != nil {
 		client.Close()
-		return fmt.Errorf("connect admin: %w", err)
+		return fmt.Errorf("connect admin: %w", Explain(cfg, err))
 	}
 	defer admin.Close() // closes the client too
 	existing, err := admin.ListTopics()
 	if err != nil {
-		return fmt.Errorf("list topics: %w", err)
+		return fmt.Errorf("list topics: %w", Explain(cfg, err))
 	}
 	var created []string
 	for _, t := range topics {

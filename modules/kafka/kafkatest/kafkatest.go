@@ -70,13 +70,13 @@ func config(clientID string) *sarama.Config {
 // exist, and returns once the broker serves every partition.
 func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...string) {
 	t.Helper()
-	if err := createTopics(brokers, partitions, topics); err != nil {
+	if err := createTopics(brokers, config("test-admin"), partitions, topics); err != nil {
 		t.Fatalf("create topics %v: %v", topics, err)
 	}
 }
 
-func createTopics(brokers []string, partitions int32, topics []string) error {
-	client, err := sarama.NewClient(brokers, config("test-admin"))
+func createTopics(brokers []string, cfg *sarama.Config, partitions int32, topics []string) error {
+	client, err := sarama.NewClient(brokers, cfg)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,12 @@ type Message struct {
 // Produce sends the messages and waits until the broker acknowledged all.
 func Produce(t testing.TB, brokers []string, topic string, msgs ...Message) {
 	t.Helper()
-	p, err := sarama.NewSyncProducer(brokers, config("test-producer"))
+	produce(t, brokers, config("test-producer"), topic, msgs)
+}
+
+func produce(t testing.TB, brokers []string, cfg *sarama.Config, topic string, msgs []Message) {
+	t.Helper()
+	p, err := sarama.NewSyncProducer(brokers, cfg)
 	if err != nil {
 		t.Fatalf("producer: %v", err)
 	}
@@ -151,7 +156,12 @@ func Produce(t testing.TB, brokers []string, topic string, msgs ...Message) {
 // it has n of them or the timeout passes, and returns what it read.
 func ReadN(t testing.TB, brokers []string, topic string, n int, timeout time.Duration) []*sarama.ConsumerMessage {
 	t.Helper()
-	c, err := sarama.NewConsumer(brokers, config("test-reader"))
+	return readN(t, brokers, config("test-reader"), topic, n, timeout)
+}
+
+func readN(t testing.TB, brokers []string, cfg *sarama.Config, topic string, n int, timeout time.Duration) []*sarama.ConsumerMessage {
+	t.Helper()
+	c, err := sarama.NewConsumer(brokers, cfg)
 	if err != nil {
 		t.Fatalf("consumer: %v", err)
 	}
