@@ -1,6 +1,18 @@
 // Package config loads the service's settings: defaults in code, then the TOML
 // file, then APP_<SECTION>_<KEY> environment variables; Load validates the
 // result and names the key of the first bad value.
+//
+// Settings are strict: a key in the file or an APP_ variable that names no
+// setting stops the load with an *UnknownError, so a misspelt setting is never
+// silently ignored.
+//
+// Each secret (postgres.dsn, postgres.direct_dsn, kafka.sasl_password,
+// http.basic_auth_users) may instead be read from a file named by the key with
+// "_file" appended (postgres.dsn_file, APP_POSTGRES_DSN_FILE). Within the file
+// or within the environment, giving both forms is an error; across them the
+// usual order holds whatever the form (defaults < file < environment), and
+// only the winning file is read. Its content, less one trailing newline, is
+// the value. No message repeats a secret.
 package config
 
 import (
@@ -55,8 +67,23 @@ type Validation struct {
 
 // Postgres configures the store.
 type Postgres struct {
-	DSN            string        // postgres.dsn
+	DSN string // postgres.dsn (the pool's; may point at PgBouncer in transaction mode)
+	// DirectDSN is a direct, session-keeping connection for migrations, their
+	// lock and anything that listens. Empty means "same as DSN": use Direct.
+	DirectDSN      string        // postgres.direct_dsn
 	ConnectTimeout time.Duration // postgres.connect_timeout: how long start waits for the database
+	// MaxConns is the most connections the pool opens; 0 means the service
+	// chooses.
+	MaxConns int // postgres.max_conns: 0, or 1 to 1000
+}
+
+// Direct is the DSN for work that needs a session of its own (migrations and
+// their advisory lock, LISTEN): DirectDSN when set, else DSN.
+func (p Postgres) Direct() string {
+	if p.DirectDSN != "" {
+		return p.DirectDSN
+	}
+	return p.DSN
 }
 
 // Kafka configures the consumer, the DLQ publisher and the producer.
@@ -68,6 +95,20 @@ type Kafka struct {
 	Partitions int32         // kafka.partitions: used when the service creates a missing topic
 	BatchSize  int           // kafka.batch_size: most messages stored in one transaction
 	BatchWait  time.Duration // kafka.batch_wait: longest a partial batch waits for more
+
+	// TLS turns on TLS to the brokers: the system roots unless TLSCAFile
+	// names a CA bundle; TLSCertFile and TLSKeyFile (both or neither) give a
+	// client certificate for mutual TLS. The files are PEM; Load has checked
+	// they can be read and parsed. TLSConfig builds the *tls.Config.
+	TLS         bool   // kafka.tls
+	TLSCAFile   string // kafka.tls_ca_file
+	TLSCertFile string // kafka.tls_cert_file
+	TLSKeyFile  string // kafka.tls_key_file
+	// SASLMechanism is "" (no SASL), "PLAIN", "SCRAM-SHA-256" or
+	// "SCRAM-SHA-512"; when set, SASLUsername and SASLPassword are too.
+	SASLMechanism string // kafka.sasl_mechanism (stored upper case)
+	SASLUsername  string // kafka.sasl_username
+	SASLPassword  string // kafka.sasl_password (or kafka.sasl_password_file); never log it
 }
 
 // Cache configures the in-memory cache.
@@ -105,44 +146,70 @@ func defaults() map[string]any {
 		"cache.capacity":           "1000",
 		"log.level":                "info",
 		"log.format":               "json",
+		"postgres.direct_dsn":      "",
+		"postgres.max_conns":       "0",
+		"kafka.tls":                "false",
+		"kafka.tls_ca_file":        "",
+		"kafka.tls_cert_file":      "",
+		"kafka.tls_key_file":       "",
+		"kafka.sasl_mechanism":     "",
+		"kafka.sasl_username":      "",
+		"kafka.sasl_password":      "",
 	}
 }
 
 // Load reads defaults, then the TOML file at path (a missing file means
 // defaults), then the environment as given by environ (os.Environ's form).
+// A key in the file or an APP_ variable that names no setting is an
+// *UnknownError; a bad value is an *Error naming its key.
 func Load(path string, environ []string) (Config, error) {
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
 		return Config{}, fmt.Errorf("config defaults: %w", err)
 	}
+	known := knownKeys()
+	// The file and the environment are loaded apart first, so that each can
+	// be checked for unknown keys and for a secret given in both its forms.
+	fromFile := koanf.New(".")
 	if path != "" {
 		if _, err := os.Stat(path); err == nil {
-			if err := k.Load(file.Provider(path), toml.Parser()); err != nil {
+			if err := fromFile.Load(file.Provider(path), toml.Parser()); err != nil {
 				return Config{}, fmt.Errorf("config file %s: %w", path, err)
 			}
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
-	if err := k.Load(env.Provider(".", env.Opt{
-		Prefix:        EnvPrefix,
-		EnvironFunc:   func() []string { return environ },
-		TransformFunc: envKey,
+	if err := unknownInFile(path, fromFile, known); err != nil {
+		return Config{}, err
+	}
+	if err := unknownInEnv(environ, known); err != nil {
+		return Config{}, err
+	}
+	fromEnv := koanf.New(".")
+	byName := make(map[string]string, len(known))
+	for _, key := range known {
+		byName[EnvName(key)] = key
+	}
+	if err := fromEnv.Load(env.Provider(".", env.Opt{
+		Prefix:      EnvPrefix,
+		EnvironFunc: func() []string { return environ },
+		// Every APP_ name is known by now; mapping through the table rather
+		// than at the first underscore keeps kafka.dlq_topic and
+		// postgres.direct_dsn_file whole.
+		TransformFunc: func(name, value string) (string, any) { return byName[name], value },
 	}), nil); err != nil {
 		return Config{}, fmt.Errorf("config environment: %w", err)
 	}
-	return parse(k)
-}
-
-// envKey maps APP_KAFKA_DLQ_TOPIC to kafka.dlq_topic: the first underscore
-// after the prefix separates the section from the key.
-func envKey(name, value string) (string, any) {
-	rest := strings.ToLower(strings.TrimPrefix(name, EnvPrefix))
-	section, key, ok := strings.Cut(rest, "_")
-	if !ok {
-		return "", nil
+	for _, from := range []*koanf.Koanf{fromFile, fromEnv} {
+		if err := k.Merge(from); err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
 	}
-	return section + "." + key, value
+	if err := resolveSecretFiles(k, []layer{{file: path, k: fromFile}, {env: true, k: fromEnv}}); err != nil {
+		return Config{}, err
+	}
+	return parse(k)
 }
 
 // Error is a bad configuration value.
@@ -195,7 +262,12 @@ func parse(k *koanf.Koanf) (Config, error) {
 		}
 		c.HTTP.TrustedProxies = append(c.HTTP.TrustedProxies, v)
 	}
-	for _, v := range list(k.Get("http.basic_auth_users")) {
+	users := k.Get("http.basic_auth_users")
+	if v, ok := users.(string); ok {
+		// One entry a line too, as htpasswd -B writes them to a secret file.
+		users = strings.ReplaceAll(v, "\n", ",")
+	}
+	for _, v := range list(users) {
 		name, hash, ok := strings.Cut(v, ":")
 		if !ok || name == "" {
 			return c, bad("http.basic_auth_users", "an entry is not name:bcrypt-hash")
@@ -228,7 +300,16 @@ func parse(k *koanf.Koanf) (Config, error) {
 	if err := dsn("postgres.dsn", c.Postgres.DSN); err != nil {
 		return c, err
 	}
+	c.Postgres.DirectDSN = str("postgres.direct_dsn")
+	if c.Postgres.DirectDSN != "" {
+		if err := dsn("postgres.direct_dsn", c.Postgres.DirectDSN); err != nil {
+			return c, err
+		}
+	}
 	if c.Postgres.ConnectTimeout, err = duration(k, "postgres.connect_timeout", time.Second, time.Hour); err != nil {
+		return c, err
+	}
+	if c.Postgres.MaxConns, err = integer(k, "postgres.max_conns", 0, 1000); err != nil {
 		return c, err
 	}
 
@@ -259,6 +340,9 @@ func parse(k *koanf.Koanf) (Config, error) {
 		return c, err
 	}
 	if c.Kafka.BatchWait, err = duration(k, "kafka.batch_wait", time.Millisecond, time.Minute); err != nil {
+		return c, err
+	}
+	if err := kafkaSecurity(k, &c.Kafka); err != nil {
 		return c, err
 	}
 

@@ -112,6 +112,12 @@ func TestBadValueNamesTheKey(t *testing.T) {
 		{[]string{"APP_HTTP_BASIC_AUTH_USERS=alice:secret"}, "http.basic_auth_users", `hash of user "alice" is not a bcrypt hash`},
 		{[]string{"APP_VALIDATION_TOTALS=maybe"}, "validation.totals", "not one of check, off"},
 		{[]string{"APP_VALIDATION_MAX_FUTURE=later"}, "validation.max_future", "not a duration"},
+		{[]string{"APP_POSTGRES_DIRECT_DSN=mysql://u:secret@h/db"}, "postgres.direct_dsn", "not postgres://"},
+		{[]string{"APP_POSTGRES_DIRECT_DSN=postgres://u:secret@/db"}, "postgres.direct_dsn", "has no host"},
+		{[]string{"APP_POSTGRES_DIRECT_DSN=secret"}, "postgres.direct_dsn", "neither a postgres:// URL nor key=value pairs"},
+		{[]string{"APP_POSTGRES_MAX_CONNS=many"}, "postgres.max_conns", `"many" is not a whole number`},
+		{[]string{"APP_POSTGRES_MAX_CONNS=-1"}, "postgres.max_conns", "out of range 0 to 1000"},
+		{[]string{"APP_POSTGRES_MAX_CONNS=1001"}, "postgres.max_conns", "out of range 0 to 1000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.wantKey+" "+tt.give[0], func(t *testing.T) {
@@ -159,5 +165,80 @@ func TestHTTPAndValidationSettings(t *testing.T) {
 	}
 	if c.Validation.Totals || c.Validation.MaxFuture != 24*time.Hour {
 		t.Errorf("validation = %+v, want totals off and 24h", c.Validation)
+	}
+}
+
+func TestPostgresSettings(t *testing.T) {
+	tests := []struct {
+		give          []string
+		wantDirect    string
+		wantMaxConns  int
+		wantEffective string
+	}{
+		{nil, "", 0, "postgres://orders:orders@localhost:5432/orders?sslmode=disable"},
+		{[]string{"APP_POSTGRES_DIRECT_DSN= host=primary dbname=orders "}, "host=primary dbname=orders", 0, "host=primary dbname=orders"},
+		{[]string{"APP_POSTGRES_DIRECT_DSN="}, "", 0, "postgres://orders:orders@localhost:5432/orders?sslmode=disable"},
+		{[]string{"APP_POSTGRES_MAX_CONNS=1"}, "", 1, "postgres://orders:orders@localhost:5432/orders?sslmode=disable"},
+		{[]string{"APP_POSTGRES_MAX_CONNS=1000"}, "", 1000, "postgres://orders:orders@localhost:5432/orders?sslmode=disable"},
+	}
+	for _, tt := range tests {
+		c, err := Load("", tt.give)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.give, err)
+		}
+		if c.Postgres.DirectDSN != tt.wantDirect || c.Postgres.MaxConns != tt.wantMaxConns || c.Postgres.Direct() != tt.wantEffective {
+			t.Errorf("%v: direct %q, max conns %d, Direct() %q; want %q, %d, %q", tt.give,
+				c.Postgres.DirectDSN, c.Postgres.MaxConns, c.Postgres.Direct(), tt.wantDirect, tt.wantMaxConns, tt.wantEffective)
+		}
+	}
+}
+
+// No message about a setting repeats a secret, whether the secret came from a
+// variable, the file or a secret file, and whatever went wrong.
+func TestNoErrorMessageContainsASecret(t *testing.T) {
+	const secret = "Hunter2-S3cr3t"
+	file := func(content string) string { return secretFile(t, content) }
+	tests := []struct {
+		name    string
+		conf    string // config.toml, when not empty
+		environ []string
+	}{
+		{"dsn with a bad scheme", "", []string{"APP_POSTGRES_DSN=mysql://u:" + secret + "@h/db"}},
+		{"dsn with no host", "", []string{"APP_POSTGRES_DSN=postgres://u:" + secret + "@/db"}},
+		{"dsn not a URL", "", []string{"APP_POSTGRES_DSN=postgres://u:" + secret + "@h:port/db"}},
+		{"dsn neither form", "", []string{"APP_POSTGRES_DSN=" + secret}},
+		{"dsn empty", "", []string{"APP_POSTGRES_DSN="}},
+		{"direct dsn bad", "", []string{"APP_POSTGRES_DIRECT_DSN=mysql://u:" + secret + "@h/db"}},
+		{"direct dsn neither form", "", []string{"APP_POSTGRES_DIRECT_DSN=" + secret}},
+		{"dsn from a file, bad", "", []string{"APP_POSTGRES_DSN_FILE=" + file("mysql://u:"+secret+"@h/db\n")}},
+		{"direct dsn from a file, bad", "", []string{"APP_POSTGRES_DIRECT_DSN_FILE=" + file(secret+"\n")}},
+		{"users with a plain password", "", []string{"APP_HTTP_BASIC_AUTH_USERS=alice:" + secret}},
+		{"users without a hash", "", []string{"APP_HTTP_BASIC_AUTH_USERS=" + secret}},
+		{"users from a file, bad", "", []string{"APP_HTTP_BASIC_AUTH_USERS_FILE=" + file("alice:"+secret+"\n")}},
+		{"password without a mechanism", "", []string{"APP_KAFKA_SASL_PASSWORD=" + secret}},
+		{"password from a file without a mechanism", "", []string{"APP_KAFKA_SASL_PASSWORD_FILE=" + file(secret)}},
+		{"password without a user", "", []string{"APP_KAFKA_SASL_MECHANISM=PLAIN", "APP_KAFKA_SASL_PASSWORD=" + secret}},
+		{"password in both forms", "", []string{"APP_KAFKA_SASL_PASSWORD=" + secret, "APP_KAFKA_SASL_PASSWORD_FILE=" + file(secret)}},
+		{"password in both forms in the file", "[kafka]\nsasl_password = '" + secret + "'\nsasl_password_file = '" + file(secret) + "'\n", nil},
+		{"misspelt secret variable", "", []string{"APP_KAFKA_SASL_PASSWRD=" + secret}},
+		{"misspelt secret key in the file", "[postgres]\ndns = 'postgres://u:" + secret + "@h/db'\n", nil},
+		{"broken file around a secret", "[postgres]\ndsn = \"postgres://u:" + secret + "@h/db\n", nil},
+		{"secret in the file, bad", "[postgres]\ndsn = 'mysql://u:" + secret + "@h/db'\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.conf != "" {
+				path = writeFile(t, tt.conf)
+			}
+			_, err := Load(path, tt.environ)
+			if err == nil {
+				t.Fatal("Load accepted it")
+			}
+			t.Log(err)
+			if strings.Contains(err.Error(), secret) {
+				t.Fatalf("message leaks the secret: %q", err)
+			}
+		})
 	}
 }
