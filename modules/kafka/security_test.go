@@ -212,3 +212,37 @@ func TestSecurityNeverShowsThePassword(t *testing.T) {
 		}
 	}
 }
+
+// Apache Kafka with a SASL_SSL listener and SCRAM users added when its
+// storage is formatted: the service's clients round-trip with the right
+// password and say authentication failed with a wrong one.
+func TestApacheSASLSSL(t *testing.T) {
+	if os.Getenv("TEST_KAFKA_LOCAL") != "1" {
+		t.Skip("set TEST_KAFKA_LOCAL=1 to run Apache Kafka (java 17+, mvn)")
+	}
+	began := time.Now()
+	a, err := kafkatest.StartApache(t.Context(), kafkatest.ApacheOptions{SASLSSL: &kafkatest.ApacheSASLSSL{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Stop() })
+	t.Logf("Apache Kafka with SASL_SSL up in %s", time.Since(began).Round(time.Millisecond))
+	s := a.Secure()
+	for _, mech := range []string{kafkatest.SCRAMSHA512, kafkatest.SCRAMSHA256, kafkatest.PLAIN} {
+		s.Mechanism = mech
+		roundTrip(t, s.Brokers, securityOf(s))
+	}
+
+	s.Mechanism = kafkatest.SCRAMSHA512
+	sec := securityOf(s)
+	sec.SASLPassword = "wrong-" + kafkatest.Password()
+	err = sec.EnsureTopics(s.Brokers, 3, kafkatest.Name("orders"))
+	t.Logf("wrong password: %v", err)
+	checkAuthFailed(t, err, sec.SASLPassword)
+	if !errors.Is(err, sarama.ErrSASLAuthenticationFailed) {
+		t.Fatalf("error is not Kafka's SASL_AUTHENTICATION_FAILED: %v", err)
+	}
+	// The PLAINTEXT listener stays for everything else.
+	kafkatest.CreateTopics(t, []string{a.Addr()}, 1, kafkatest.Name("plain"))
+	t.Logf("whole test %s", time.Since(began).Round(time.Millisecond))
+}

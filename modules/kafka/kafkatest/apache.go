@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,23 @@ type ApacheOptions struct {
 	Detach bool
 	// Logger gets the fetch and the waits of a start; nil discards them.
 	Logger *slog.Logger
+	// SASLSSL, when not nil, adds a SASL_SSL listener beside PLAINTEXT (which
+	// the broker keeps for itself and for the tests that need no security).
+	// It takes effect when the storage is formatted; a storage formatted
+	// with it keeps it.
+	SASLSSL *ApacheSASLSSL
+}
+
+// ApacheSASLSSL is a SASL_SSL listener on 127.0.0.1: TLS with a certificate
+// signed by a CA made when the storage is formatted (its certificate is
+// ca.pem in Dir), and one user who may sign in with SCRAM-SHA-512,
+// SCRAM-SHA-256 or PLAIN. The SCRAM credentials are added by
+// kafka-storage format --add-scram, before the first start.
+type ApacheSASLSSL struct {
+	Port int // 0 picks a free one
+	// User and Password default to "orders" and a random password; both
+	// may hold letters, digits, '-' and '_' only.
+	User, Password string
 }
 
 // Apache is one Apache Kafka node (broker and controller in one JVM, KRaft)
@@ -55,6 +73,8 @@ type Apache struct {
 	classpath string
 	clusterID string
 	log       *slog.Logger
+
+	secure *ApacheSASLSSL // the SASL_SSL listener, if any, as formatted
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd     // nil while not running
@@ -113,9 +133,27 @@ func (a *Apache) start(ctx context.Context) error {
 			return fmt.Errorf("kafka: %s was made for ports %d and %d; use those, or delete it", a.opts.Dir, port, ctrlPort)
 		}
 		a.opts.Port, a.opts.ControllerPort = port, ctrlPort
+		if err := a.readSecure(); err != nil {
+			return err
+		}
 		return a.Restart(ctx)
 	}
-	if err := pickPorts(&a.opts.Port, &a.opts.ControllerPort); err != nil {
+	ports := []*int{&a.opts.Port, &a.opts.ControllerPort}
+	if a.opts.SASLSSL != nil {
+		sec := *a.opts.SASLSSL
+		if sec.User == "" {
+			sec.User = "orders"
+		}
+		if sec.Password == "" {
+			sec.Password = Password()
+		}
+		if !plainName(sec.User) || !plainName(sec.Password) {
+			return errors.New("kafka: the SASL_SSL user and password may hold letters, digits, '-' and '_' only")
+		}
+		a.secure = &sec
+		ports = append(ports, &a.secure.Port)
+	}
+	if err := pickPorts(ports...); err != nil {
 		return err
 	}
 	// Like Kafka's own random-uuid: 16 random bytes, base64url, no leading
@@ -125,17 +163,28 @@ func (a *Apache) start(ctx context.Context) error {
 		_, _ = rand.Read(id[:])
 		a.clusterID = base64.RawURLEncoding.EncodeToString(id[:])
 	}
+	props := a.properties()
+	args := append(a.javaArgs("-Xmx256m"), "kafka.tools.StorageTool", "format", "-t", a.clusterID, "-c", a.path("server.properties"))
+	if a.secure != nil {
+		secureProps, err := a.writeSecure()
+		if err != nil {
+			return err
+		}
+		props += secureProps
+		for _, mech := range []string{SCRAMSHA512, SCRAMSHA256} {
+			args = append(args, "--add-scram", fmt.Sprintf("%s=[name=%s,password=%s]", mech, a.secure.User, a.secure.Password))
+		}
+	}
 	files := map[string]string{
 		"ports":             fmt.Sprintln(a.opts.Port, a.opts.ControllerPort),
-		"server.properties": a.properties(),
+		"server.properties": props, // with the broker's key and the user's password
 		"log4j2.properties": log4jConfig,
 	}
 	for name, text := range files {
-		if err := os.WriteFile(a.path(name), []byte(text), 0o644); err != nil {
+		if err := os.WriteFile(a.path(name), []byte(text), 0o600); err != nil {
 			return err
 		}
 	}
-	args := append(a.javaArgs("-Xmx256m"), "kafka.tools.StorageTool", "format", "-t", a.clusterID, "-c", a.path("server.properties"))
 	if out, err := exec.CommandContext(ctx, "java", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("kafka: format storage: %w\n%s", err, out)
 	}
@@ -158,8 +207,95 @@ func pickPorts(ports ...*int) error {
 	return nil
 }
 
-// Addr is the broker's client address, host:port.
+// Addr is the broker's PLAINTEXT address, host:port.
 func (a *Apache) Addr() string { return "127.0.0.1:" + strconv.Itoa(a.opts.Port) }
+
+// Secure is how a client signs in on the SASL_SSL listener (with
+// SCRAM-SHA-512; set Mechanism for another), or nil when there is none.
+func (a *Apache) Secure() *Secure {
+	if a.secure == nil {
+		return nil
+	}
+	return &Secure{
+		Brokers:   []string{"127.0.0.1:" + strconv.Itoa(a.secure.Port)},
+		CAFile:    a.path("ca.pem"),
+		Mechanism: SCRAMSHA512,
+		Username:  a.secure.User,
+		Password:  a.secure.Password,
+	}
+}
+
+// secureFile keeps the SASL_SSL listener's port and user for later starts.
+const secureFile = "sasl-ssl.json"
+
+// writeSecure makes the CA and the broker's certificate, writes ca.pem and
+// secureFile, and returns the listener's part of server.properties. Kafka
+// reads PEM key stores from the properties themselves; Java's properties
+// format turns each \n back into a line break.
+func (a *Apache) writeSecure() (string, error) {
+	ca, err := NewCA("kafkatest Apache Kafka CA")
+	if err != nil {
+		return "", err
+	}
+	chain, key, err := ca.Issue("kafkatest Apache Kafka", "127.0.0.1", "localhost")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(a.path("ca.pem"), ca.PEM, 0o644); err != nil {
+		return "", err
+	}
+	saved, err := json.Marshal(a.secure)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(a.path(secureFile), saved, 0o600); err != nil {
+		return "", err
+	}
+	inline := func(pem []byte) string { return strings.ReplaceAll(strings.TrimSpace(string(pem)), "\n", `\n`) }
+	jaas := func(module, users string) string {
+		return "org.apache.kafka.common.security." + module + " required" + users + ";"
+	}
+	return strings.Join([]string{
+		"sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
+		"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=" + jaas("scram.ScramLoginModule", ""),
+		"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=" + jaas("scram.ScramLoginModule", ""),
+		"listener.name.sasl_ssl.plain.sasl.jaas.config=" + jaas("plain.PlainLoginModule",
+			fmt.Sprintf(" user_%s=\"%s\"", a.secure.User, a.secure.Password)),
+		"ssl.keystore.type=PEM",
+		"ssl.keystore.certificate.chain=" + inline(chain),
+		"ssl.keystore.key=" + inline(key),
+		"ssl.truststore.type=PEM",
+		"ssl.truststore.location=" + a.path("ca.pem"),
+	}, "\n") + "\n", nil
+}
+
+// readSecure reads what writeSecure saved, if it did, and checks it against
+// what the options ask for.
+func (a *Apache) readSecure() error {
+	b, err := os.ReadFile(a.path(secureFile))
+	if errors.Is(err, os.ErrNotExist) {
+		if a.opts.SASLSSL != nil {
+			return fmt.Errorf("kafka: %s holds storage formatted without a SASL_SSL listener; delete it", a.opts.Dir)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a.secure = new(ApacheSASLSSL)
+	if err := json.Unmarshal(b, a.secure); err != nil {
+		return fmt.Errorf("kafka: %s: %w", a.path(secureFile), err)
+	}
+	if want := a.opts.SASLSSL; want != nil && (want.Port != 0 && want.Port != a.secure.Port ||
+		want.User != "" && want.User != a.secure.User || want.Password != "" && want.Password != a.secure.Password) {
+		return fmt.Errorf("kafka: %s was made for SASL_SSL on port %d as user %q; use those, or delete it", a.opts.Dir, a.secure.Port, a.secure.User)
+	}
+	return nil
+}
+
+func plainName(s string) bool {
+	return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == ""
+}
 
 func (a *Apache) path(name string) string { return filepath.Join(a.opts.Dir, name) }
 
@@ -171,7 +307,11 @@ func (a *Apache) Restart(ctx context.Context) error {
 	if err := a.stopLocked(); err != nil {
 		return err
 	}
-	for _, port := range []int{a.opts.Port, a.opts.ControllerPort} {
+	ports := []int{a.opts.Port, a.opts.ControllerPort}
+	if a.secure != nil {
+		ports = append(ports, a.secure.Port)
+	}
+	for _, port := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			return fmt.Errorf("kafka: port %d on 127.0.0.1 is taken", port)
@@ -331,14 +471,20 @@ func (a *Apache) javaArgs(opts ...string) []string {
 // internal topic on one replica.
 func (a *Apache) properties() string {
 	ctrl := "127.0.0.1:" + strconv.Itoa(a.opts.ControllerPort)
+	listeners, protocols := "PLAINTEXT://"+a.Addr(), "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+	if a.secure != nil {
+		listeners += ",SASL_SSL://127.0.0.1:" + strconv.Itoa(a.secure.Port)
+		protocols += ",SASL_SSL:SASL_SSL"
+	}
 	return strings.Join([]string{
 		"process.roles=broker,controller",
 		"node.id=1",
 		"controller.quorum.voters=1@" + ctrl,
-		"listeners=PLAINTEXT://" + a.Addr() + ",CONTROLLER://" + ctrl,
-		"advertised.listeners=PLAINTEXT://" + a.Addr(),
+		"listeners=" + listeners + ",CONTROLLER://" + ctrl,
+		"advertised.listeners=" + listeners,
 		"controller.listener.names=CONTROLLER",
-		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+		"inter.broker.listener.name=PLAINTEXT",
+		"listener.security.protocol.map=" + protocols,
 		"log.dirs=" + a.path("kafka-logs"),
 		"num.partitions=3",
 		"auto.create.topics.enable=false",
