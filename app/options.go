@@ -29,7 +29,10 @@ func Options(cfg config.Config) fx.Option {
 		// Each module gets its own settings; only app knows them all.
 		fx.Supply(
 			logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format},
-			postgres.Config{DSN: cfg.Postgres.DSN, ConnectTimeout: cfg.Postgres.ConnectTimeout},
+			postgres.Config{
+				DSN: cfg.Postgres.DSN, DirectDSN: cfg.Postgres.DirectDSN, MaxConns: cfg.Postgres.MaxConns,
+				ConnectTimeout: cfg.Postgres.ConnectTimeout,
+			},
 			cache.Config{Capacity: cfg.Cache.Capacity},
 			kafka.Config{
 				Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.Group, DLQTopic: cfg.Kafka.DLQTopic,
@@ -60,8 +63,12 @@ func Options(cfg config.Config) fx.Option {
 				// opens only after both start hooks succeeded.
 				web.AsCheck(func(s *postgres.Store) web.Check { return web.Check{Name: "database", Run: s.Ping} }),
 				web.AsCheck(func(c *kafka.Consumer) web.Check { return web.Check{Name: "kafka", Run: c.ReadyCheck} }),
+				web.AsCheck(func(f *postgres.Follower) web.Check { return web.Check{Name: "cache", Run: f.ReadyCheck} }),
+				func(s *postgres.Store, cfg postgres.Config, c *cache.Cache, m *metrics.Metrics, log *slog.Logger) *postgres.Follower {
+					return postgres.NewFollower(s, cfg, c, m, log)
+				},
 			),
-			fx.Invoke(warm, gauges),
+			fx.Invoke(follow, gauges),
 		),
 		fx.Provide(
 			webObserver, webMetrics,
@@ -78,28 +85,34 @@ func webObserver(m *metrics.Metrics) web.Observer { return m }
 
 func webMetrics(m *metrics.Metrics) prometheus.Gatherer { return m.Registry }
 
-// warm fills the cache from the database before the HTTP port opens.
-func warm(lc fx.Lifecycle, svc *order.Service, log *slog.Logger) {
-	lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
-		start := time.Now()
-		n, err := svc.Warm(ctx)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			// Warming's working space (the rows as read, the slice they came
-			// in) is garbage now: collect it and give its pages back, rather
-			// than keep them resident until the heap grows into them.
-			debug.FreeOSMemory()
-		}
-		log.Info("cache warmed", "orders", n, "took", time.Since(start).Round(time.Millisecond))
-		return nil
-	}})
+// follow fills the cache from the database before the HTTP port opens, then
+// keeps it in step with what every instance stores until the service stops.
+func follow(lc fx.Lifecycle, f *postgres.Follower, log *slog.Logger) {
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			start := time.Now()
+			n, err := f.Warm(ctx)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				// Warming's working space (the rows as read, the slice they
+				// came in) is garbage now: collect it and give its pages
+				// back, rather than keep them resident until the heap grows
+				// into them.
+				debug.FreeOSMemory()
+			}
+			log.Info("cache warmed", "orders", n, "took", time.Since(start).Round(time.Millisecond))
+			f.Start()
+			return nil
+		},
+		OnStop: f.Stop,
+	})
 }
 
 // gauges export the sizes the modules keep, read at each scrape.
 func gauges(m *metrics.Metrics, c *cache.Cache, k *kafka.Consumer) {
 	m.Gauge("orders_cache_entries", "Orders held in the in-memory cache.", func() float64 { return float64(c.Len()) })
-	m.Gauge("orders_consumer_lag", "Messages in owned partitions not yet processed, summed over partitions.",
+	m.Gauge("orders_consumer_lag", "Messages in owned partitions not yet stored or parked, summed over partitions (partition ends read every 5 s).",
 		func() float64 { return float64(k.Lag()) })
 }

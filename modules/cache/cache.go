@@ -75,6 +75,27 @@ func (c *Cache) Put(r order.Record) bool {
 	return true
 }
 
+// Admits reports whether Put would take a record with key k that the cache
+// does not hold yet: false when k's uid is held already, or when the cache is
+// full and k is not newer than the oldest record it holds. A follower asks
+// before it reads an order another instance stored, so orders that would not
+// be kept cost no read.
+func (c *Cache) Admits(k order.Key) bool {
+	if c.capacity == 0 {
+		return false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if _, ok := c.byUID[k.UID]; ok {
+		return false
+	}
+	if len(c.byUID) < c.capacity {
+		return true
+	}
+	oldest, _ := c.byAge.Min()
+	return older(oldest, slot{k})
+}
+
 // Get returns the record under uid.
 func (c *Cache) Get(uid string) (order.Record, bool) {
 	c.mu.RLock()

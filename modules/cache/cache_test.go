@@ -225,3 +225,42 @@ func TestCacheNewest(t *testing.T) {
 		t.Fatalf("Newest(1) = %v, want d", got)
 	}
 }
+
+// Admits answers what Put would do with a record the cache does not hold.
+func TestCacheAdmits(t *testing.T) {
+	key := func(uid string, minutes int) order.Key {
+		return order.Key{DateCreated: base.Add(time.Duration(minutes) * time.Minute), UID: uid}
+	}
+	tests := []struct {
+		name     string
+		capacity int
+		held     []order.Record
+		give     order.Key
+		want     bool
+	}{
+		{"room left", 2, []order.Record{rec("a", 1)}, key("z", 0), true},
+		{"held already", 2, []order.Record{rec("a", 1)}, key("a", 1), false},
+		{"full, newer than oldest", 2, []order.Record{rec("a", 1), rec("b", 2)}, key("c", 3), true},
+		{"full, older than oldest", 2, []order.Record{rec("a", 1), rec("b", 2)}, key("c", 0), false},
+		{"full, same time as oldest, greater uid", 2, []order.Record{rec("a", 1), rec("b", 2)}, key("aa", 1), true},
+		{"full, same time as oldest, smaller uid", 2, []order.Record{rec("b", 1), rec("c", 2)}, key("a", 1), false},
+		{"disabled", 0, nil, key("a", 1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(tt.capacity)
+			for _, r := range tt.held {
+				c.Put(r)
+			}
+			if got := c.Admits(tt.give); got != tt.want {
+				t.Fatalf("Admits(%v) = %v, want %v", tt.give, got, tt.want)
+			}
+			r := order.Record{UID: tt.give.UID, DateCreated: tt.give.DateCreated}
+			if _, ok := c.Get(tt.give.UID); !ok {
+				if got := c.Put(r); got != tt.want {
+					t.Fatalf("Put after Admits = %v: Put = %v", tt.want, got)
+				}
+			}
+		})
+	}
+}

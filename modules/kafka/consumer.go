@@ -38,6 +38,9 @@ type Ingester interface {
 // metrics.
 type Observer interface {
 	Ingested(outcome order.Outcome, n int)
+	// IngestDelay is how long after its Kafka record's timestamp an order
+	// was durably stored.
+	IngestDelay(d time.Duration)
 }
 
 // Consumer runs the consumer group in the background. It connects with retries,
@@ -48,9 +51,16 @@ type Consumer struct {
 	ingest   Ingester
 	observer Observer
 
-	joined atomic.Bool
-	lagMu  sync.Mutex
-	lag    map[int32]int64
+	// member is true from a session's Setup to its Cleanup; memberAt is
+	// when it last was (unix nanoseconds), so a rebalance's moment between
+	// sessions does not count as leaving.
+	member   atomic.Bool
+	memberAt atomic.Int64
+	// brokerAt is when a broker last answered the monitor (unix nanoseconds).
+	brokerAt atomic.Int64
+
+	partsMu sync.Mutex
+	parts   map[int32]*progress // the partitions this member owns
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -58,7 +68,7 @@ type Consumer struct {
 
 // NewConsumer returns a consumer that does nothing until Start.
 func NewConsumer(cfg Config, log *slog.Logger, ingest Ingester, observer Observer) *Consumer {
-	return &Consumer{cfg: cfg, log: log, ingest: ingest, observer: observer, lag: make(map[int32]int64)}
+	return &Consumer{cfg: cfg, log: log, ingest: ingest, observer: observer, parts: make(map[int32]*progress)}
 }
 
 // Start begins connecting and consuming in a goroutine and returns at once.
@@ -66,9 +76,19 @@ func (c *Consumer) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.done = make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(c.done)
+		defer wg.Done()
 		c.run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		c.monitor(ctx)
+	}()
+	go func() {
+		wg.Wait()
+		close(c.done)
 	}()
 }
 
@@ -87,38 +107,167 @@ func (c *Consumer) Stop(ctx context.Context) error {
 	}
 }
 
-// Joined reports whether the consumer is a member of its group.
-func (c *Consumer) Joined() bool { return c.joined.Load() }
+// progress is where a partition this member owns stands: next is the offset
+// of the first message not yet stored or parked, high the partition's end as
+// last seen; -1 while unknown.
+type progress struct {
+	next, high int64
+}
 
-// Lag is the sum over owned partitions of messages not yet processed.
+// Lag is the sum over owned partitions of messages not yet stored or parked.
 func (c *Consumer) Lag() int64 {
-	c.lagMu.Lock()
-	defer c.lagMu.Unlock()
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
 	var sum int64
-	for _, l := range c.lag {
-		sum += l
+	for _, p := range c.parts {
+		if p.next >= 0 && p.high > p.next {
+			sum += p.high - p.next
+		}
 	}
 	return sum
 }
 
-func (c *Consumer) setLag(partition int32, lag int64) {
-	if lag < 0 {
-		lag = 0
+// own replaces the owned partitions, each with nothing known yet.
+func (c *Consumer) own(partitions []int32) {
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	clear(c.parts)
+	for _, p := range partitions {
+		c.parts[p] = &progress{next: -1, high: -1}
 	}
-	c.lagMu.Lock()
-	c.lag[partition] = lag
-	c.lagMu.Unlock()
 }
 
-func (c *Consumer) clearLag() {
-	c.lagMu.Lock()
-	clear(c.lag)
-	c.lagMu.Unlock()
+// advance records what is known of a partition's progress: next only moves
+// forward from where it stands (or from unknown), high only up.
+func (c *Consumer) advance(partition int32, next, high int64) {
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	p, ok := c.parts[partition]
+	if !ok {
+		return
+	}
+	if next >= 0 && (p.next < 0 || next > p.next) {
+		p.next = next
+	}
+	p.high = max(p.high, high)
+}
+
+// unknownStart is set when a partition's first message arrives and nothing
+// else said where consumption starts.
+func (c *Consumer) unknownStart(partition int32, offset int64) {
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	if p, ok := c.parts[partition]; ok && p.next < 0 {
+		p.next = offset
+	}
+}
+
+// owned lists the owned partitions and whether each has a known next offset.
+func (c *Consumer) owned() map[int32]bool {
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	out := make(map[int32]bool, len(c.parts))
+	for id, p := range c.parts {
+		out[id] = p.next >= 0
+	}
+	return out
+}
+
+// monitorEvery is how often the consumer asks a broker for the owned
+// partitions' ends: lag is never older, and losing every broker shows in
+// readiness within brokerGrace of it.
+const (
+	monitorEvery = 5 * time.Second
+	brokerGrace  = 15 * time.Second
+	memberGrace  = 30 * time.Second
+)
+
+// monitor asks the brokers, every monitorEvery, for the end of each owned
+// partition (and its start, when nothing consumed says where it begins). A
+// successful answer is what readiness calls a reachable broker.
+func (c *Consumer) monitor(ctx context.Context) {
+	var client sarama.Client
+	defer func() {
+		if client != nil {
+			_ = client.Close()
+		}
+	}()
+	tick := time.NewTicker(monitorEvery)
+	defer tick.Stop()
+	for {
+		if client == nil {
+			cl, err := sarama.NewClient(c.cfg.Brokers, SaramaConfig("orders-monitor"))
+			if err == nil {
+				client = cl
+			}
+		}
+		if client != nil {
+			if err := c.check(client); err != nil {
+				c.log.Debug("broker check failed", "err", err)
+			} else {
+				c.brokerAt.Store(time.Now().UnixNano())
+			}
+		}
+		if c.member.Load() {
+			c.memberAt.Store(time.Now().UnixNano())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// check refreshes the topic's metadata and the owned partitions' ends.
+func (c *Consumer) check(client sarama.Client) error {
+	if err := client.RefreshMetadata(c.cfg.Topic); err != nil {
+		return err
+	}
+	for p, started := range c.owned() {
+		high, err := client.GetOffset(c.cfg.Topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return err
+		}
+		var next int64 = -1
+		if !started {
+			// Nothing committed and nothing received: consumption starts
+			// at the oldest message the partition still has.
+			if next, err = client.GetOffset(c.cfg.Topic, p, sarama.OffsetOldest); err != nil {
+				return err
+			}
+		}
+		c.advance(p, next, high)
+	}
+	return nil
+}
+
+// Ready says why the consumer is not fit to take traffic, or nil: a broker
+// must have answered within brokerGrace, and the consumer must be a member of
+// its group, or have been within memberGrace (a rebalance passes through
+// not being one). A member that owns no partition is ready.
+func (c *Consumer) Ready() error {
+	if at := c.brokerAt.Load(); at == 0 || time.Since(time.Unix(0, at)) > brokerGrace {
+		if at == 0 {
+			return errors.New("no broker has answered yet")
+		}
+		return fmt.Errorf("no broker has answered for %s", time.Since(time.Unix(0, at)).Round(time.Second))
+	}
+	if !c.member.Load() {
+		at := c.memberAt.Load()
+		if at == 0 {
+			return fmt.Errorf("not joined to consumer group %s yet", c.cfg.Group)
+		}
+		if time.Since(time.Unix(0, at)) > memberGrace {
+			return fmt.Errorf("not a member of consumer group %s for %s", c.cfg.Group, time.Since(time.Unix(0, at)).Round(time.Second))
+		}
+	}
+	return nil
 }
 
 // run connects, then consumes until ctx ends, reconnecting after failures.
 func (c *Consumer) run(ctx context.Context) {
-	defer c.joined.Store(false)
+	defer c.member.Store(false)
 	_, _ = backoff.Retry(ctx, func() (struct{}, error) {
 		return struct{}{}, c.session(ctx)
 	}, retryForever(200*time.Millisecond, func(err error, wait time.Duration) {
@@ -160,6 +309,9 @@ func (c *Consumer) session(ctx context.Context) error {
 	// channel while a batch is in the database (it would wait
 	// MaxProcessingTime, then pause the partition's fetches).
 	sc.ChannelBufferSize = 2 * c.cfg.BatchSize
+	// A partition stays with its member across rebalances where it can, so
+	// a member joining or leaving moves only the partitions it must.
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
 	group, err := sarama.NewConsumerGroup(c.cfg.Brokers, c.cfg.Group, sc)
 	if err != nil {
 		return fmt.Errorf("join group %s: %w", c.cfg.Group, err)
@@ -198,13 +350,19 @@ type handler struct {
 }
 
 func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
-	h.c.joined.Store(true)
-	h.c.clearLag()
+	h.c.own(s.Claims()[h.c.cfg.Topic])
+	h.c.member.Store(true)
+	h.c.memberAt.Store(time.Now().UnixNano())
 	h.c.log.Info("joined consumer group", "group", h.c.cfg.Group, "member", s.MemberID(), "generation", s.GenerationID(), "claims", s.Claims())
 	return nil
 }
 
-func (h *handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *handler) Cleanup(sarama.ConsumerGroupSession) error {
+	h.c.member.Store(false)
+	h.c.memberAt.Store(time.Now().UnixNano())
+	h.c.own(nil)
+	return nil
+}
 
 // ConsumeClaim collects batches of up to BatchSize messages, or whatever came
 // within BatchWait of the first, and processes each. When the session ends the
@@ -212,9 +370,7 @@ func (h *handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 // every claim has returned.
 func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	cfg := h.c.cfg
-	if off := claim.InitialOffset(); off >= 0 {
-		h.c.setLag(claim.Partition(), claim.HighWaterMarkOffset()-off)
-	}
+	h.c.advance(claim.Partition(), claim.InitialOffset(), claim.HighWaterMarkOffset())
 	batch := make([]*sarama.ConsumerMessage, 0, cfg.BatchSize)
 	timer := time.NewTimer(cfg.BatchWait)
 	timer.Stop()
@@ -225,8 +381,7 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 		}
 		ok := h.process(s, batch)
 		if ok {
-			last := batch[len(batch)-1]
-			h.c.setLag(claim.Partition(), claim.HighWaterMarkOffset()-last.Offset-1)
+			h.c.advance(claim.Partition(), batch[len(batch)-1].Offset+1, claim.HighWaterMarkOffset())
 		}
 		batch = batch[:0]
 		return ok
@@ -240,6 +395,7 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 			}
 			batch = append(batch, msg)
 			if len(batch) == 1 {
+				h.c.unknownStart(claim.Partition(), msg.Offset)
 				timer.Reset(cfg.BatchWait)
 			}
 			if len(batch) >= cfg.BatchSize {
@@ -271,8 +427,12 @@ func (h *handler) process(s sarama.ConsumerGroupSession, msgs []*sarama.Consumer
 		if !ok {
 			return false
 		}
+		stored := time.Now()
 		for i, o := range outcomes {
 			counts[o]++
+			if o == order.Stored && h.c.observer != nil && !good[i].msg.Timestamp.IsZero() {
+				h.c.observer.IngestDelay(stored.Sub(good[i].msg.Timestamp))
+			}
 			if o == order.Conflict {
 				bad = append(bad, parked{msg: good[i].msg, kind: string(order.KindConflict),
 					reason: fmt.Sprintf("order_uid: a different order is already stored under %q", good[i].Order.OrderUID)})

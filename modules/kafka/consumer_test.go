@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/marketplace/orders/modules/kafka"
 	"github.com/marketplace/orders/modules/kafka/kafkatest"
 	"github.com/marketplace/orders/modules/order"
@@ -90,6 +92,8 @@ func (c *counts) Ingested(o order.Outcome, n int) {
 	defer c.mu.Unlock()
 	c.m[outcome] += n
 }
+
+func (c *counts) IngestDelay(time.Duration) {}
 
 func (c *counts) get(outcome string) int {
 	c.mu.Lock()
@@ -251,17 +255,65 @@ func TestDuplicateIsNoOpAndConflictIsParked(t *testing.T) {
 	})
 }
 
-func TestJoinedAndLag(t *testing.T) {
+// Lag counts the messages of owned partitions not yet stored or parked, also
+// while every store fails and before any batch was stored, and readiness
+// does not depend on storing.
+func TestLagWhileStoringFails(t *testing.T) {
 	r := newRig(t)
+	r.store.mu.Lock()
+	r.store.failures = -1
+	r.store.mu.Unlock()
 	c := r.start(t)
-	if err := c.ReadyCheck(context.Background()); err == nil && !c.Joined() {
-		t.Fatal("ReadyCheck passed before joining")
+	const n = 7
+	msgs := make([]kafkatest.Message, n)
+	for i := range msgs {
+		msgs[i] = kafkatest.Message{Key: []byte(strconv.Itoa(i)), Value: orderJSON(t, fmt.Sprintf("lag-%d", i))}
 	}
-	eventually(t, "join", 20*time.Second, c.Joined)
-	kafkatest.Produce(t, r.brokers, r.cfg.Topic, kafkatest.Message{Key: []byte("a"), Value: orderJSON(t, "lag-1")})
-	eventually(t, "stored", 20*time.Second, func() bool { return r.store.stored() == 1 })
-	eventually(t, "lag back to 0", 10*time.Second, func() bool { return c.Lag() == 0 })
+	kafkatest.Produce(t, r.brokers, r.cfg.Topic, msgs...)
+	eventually(t, "lag to count every unstored message", 30*time.Second, func() bool { return c.Lag() == n })
 	if err := c.ReadyCheck(context.Background()); err != nil {
-		t.Fatalf("ReadyCheck after join: %v", err)
+		t.Fatalf("not ready while a member with a reachable broker: %v", err)
 	}
+	if got := r.store.stored(); got != 0 {
+		t.Fatalf("stored %d while failing", got)
+	}
+	r.store.mu.Lock()
+	r.store.failures = 0
+	r.store.mu.Unlock()
+	eventually(t, "every message stored", 30*time.Second, func() bool { return r.store.stored() == n })
+	eventually(t, "lag back to 0", 10*time.Second, func() bool { return c.Lag() == 0 })
+}
+
+// Readiness names the broker while none answers, and the consumer is ready
+// again once one does.
+func TestReadyFollowsBroker(t *testing.T) {
+	if kafkatest.External() {
+		t.Skip("stops the broker: runs on kfake only (the fault suite restarts Apache Kafka)")
+	}
+	start := func(port int) *kfake.Cluster {
+		c, err := kfake.NewCluster(kfake.Ports(port), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+		if err != nil {
+			t.Fatalf("start kfake: %v", err)
+		}
+		return c
+	}
+	cluster := start(0)
+	brokers := cluster.ListenAddrs()
+	_, portText, _ := strings.Cut(brokers[0], ":")
+	port, _ := strconv.Atoi(portText)
+	t.Cleanup(func() { cluster.Close() })
+	r := newRig(t)
+	r.brokers = brokers
+	r.cfg.Brokers = brokers
+	kafkatest.CreateTopics(t, brokers, 3, r.cfg.Topic, r.cfg.DLQTopic)
+	c := r.start(t)
+	eventually(t, "ready", 30*time.Second, func() bool { return c.ReadyCheck(context.Background()) == nil })
+	cluster.Close()
+	eventually(t, "not ready with the broker gone", 40*time.Second, func() bool {
+		err := c.ReadyCheck(context.Background())
+		return err != nil && strings.Contains(err.Error(), "broker")
+	})
+	cluster = start(port)
+	kafkatest.CreateTopics(t, brokers, 3, r.cfg.Topic, r.cfg.DLQTopic)
+	eventually(t, "ready again with the broker back", 40*time.Second, func() bool { return c.ReadyCheck(context.Background()) == nil })
 }

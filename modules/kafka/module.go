@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"go.uber.org/fx"
@@ -25,10 +24,5 @@ var Module = fx.Module("kafka",
 	}),
 )
 
-// ReadyCheck fails until the consumer has joined its group.
-func (c *Consumer) ReadyCheck(context.Context) error {
-	if !c.Joined() {
-		return errors.New("not joined to consumer group")
-	}
-	return nil
-}
+// ReadyCheck is Ready, for the web module's readiness checks.
+func (c *Consumer) ReadyCheck(context.Context) error { return c.Ready() }

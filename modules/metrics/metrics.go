@@ -4,6 +4,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/fx"
@@ -20,7 +22,13 @@ type Metrics struct {
 	IngestedTotal *prometheus.CounterVec
 	CacheHits     prometheus.Counter
 	CacheMisses   prometheus.Counter
+	IngestDelays  prometheus.Histogram
+	FollowDelays  prometheus.Histogram
 }
+
+// freshness are the buckets of both delay histograms, in seconds: from a few
+// milliseconds (a steady flow) to minutes (a backlog or an outage).
+var freshness = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
 
 // New registers the collectors on a fresh registry.
 func New() *Metrics {
@@ -38,11 +46,21 @@ func New() *Metrics {
 			Name: "orders_cache_misses_total",
 			Help: "Order reads (API or page) that went to the database.",
 		}),
+		IngestDelays: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "orders_ingest_delay_seconds",
+			Help:    "From an order's Kafka record timestamp to its being durably stored, per stored order.",
+			Buckets: freshness,
+		}),
+		FollowDelays: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "orders_cache_follow_delay_seconds",
+			Help:    "From another instance storing an order (its notification, just before commit) to its being cached here.",
+			Buckets: freshness,
+		}),
 	}
 	for _, o := range order.Outcomes {
 		m.IngestedTotal.WithLabelValues(o.String())
 	}
-	m.Registry.MustRegister(m.IngestedTotal, m.CacheHits, m.CacheMisses,
+	m.Registry.MustRegister(m.IngestedTotal, m.CacheHits, m.CacheMisses, m.IngestDelays, m.FollowDelays,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -67,3 +85,10 @@ func (m *Metrics) Lookup(hit bool) {
 		m.CacheMisses.Inc()
 	}
 }
+
+// IngestDelay observes how long after its Kafka record an order was stored.
+func (m *Metrics) IngestDelay(d time.Duration) { m.IngestDelays.Observe(d.Seconds()) }
+
+// Followed observes how long after another instance stored an order it was
+// cached here.
+func (m *Metrics) Followed(d time.Duration) { m.FollowDelays.Observe(max(d, 0).Seconds()) }

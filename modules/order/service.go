@@ -42,15 +42,12 @@ type Store interface {
 	SaveBatch(ctx context.Context, batch []Parsed) ([]Outcome, error)
 	// Get returns the order stored under uid, or ErrNotFound.
 	Get(ctx context.Context, uid string) (Record, error)
-	// Newest returns up to n orders, newest first by date_created then uid.
-	Newest(ctx context.Context, n int) ([]Record, error)
 }
 
 // Cache holds the newest orders in memory.
 type Cache interface {
 	Put(r Record) bool
 	Get(uid string) (Record, bool)
-	Capacity() int
 }
 
 // Service is what the outside asks of orders: take a batch in, look one up.
@@ -89,21 +86,4 @@ func (s *Service) Get(ctx context.Context, uid string) (Record, bool, error) {
 		return Record{}, false, err
 	}
 	return r, false, nil
-}
-
-// Warm fills the cache with the newest orders in the store and returns how
-// many it loaded.
-func (s *Service) Warm(ctx context.Context) (int, error) {
-	n := s.cache.Capacity()
-	if n <= 0 {
-		return 0, nil
-	}
-	records, err := s.store.Newest(ctx, n)
-	if err != nil {
-		return 0, fmt.Errorf("warm cache: %w", err)
-	}
-	for _, r := range records {
-		s.cache.Put(r)
-	}
-	return len(records), nil
 }

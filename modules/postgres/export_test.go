@@ -8,7 +8,7 @@ import (
 // Open is what New's start hook does, without Fx, for tests that open many
 // stores.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
-	s := &Store{log: log.With("component", "postgres")}
+	s := newStore(log)
 	if err := s.open(ctx, cfg); err != nil {
 		return nil, err
 	}

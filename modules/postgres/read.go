@@ -61,35 +61,73 @@ func (s *Store) Newest(ctx context.Context, n int) ([]order.Record, error) {
 	}
 	var out []order.Record
 	err = c.withPgx(ctx, func(conn *pgx.Conn) error {
-		return pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		out, _, err = newestSince(ctx, conn, "", n)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("newest %d orders: %w", n, err)
+	}
+	return out, nil
+}
+
+// xminQuery reads the current snapshot's xmin: every transaction below it has
+// ended.
+const xminQuery = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
+
+// newestSince returns up to n orders stored by transactions at or above the
+// xmin since ("" for every order), newest first, and the xmin of the snapshot
+// it read them in: the point to read from next time.
+func newestSince(ctx context.Context, conn *pgx.Conn, since string, n int) ([]order.Record, string, error) {
+	var (
+		out  []order.Record
+		xmin string
+	)
+	if n <= 0 {
+		err := conn.QueryRow(ctx, xminQuery).Scan(&xmin)
+		return nil, xmin, err
+	}
+	err := pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		// The first statement takes the snapshot the rows are read in.
+		if err := tx.QueryRow(ctx, xminQuery).Scan(&xmin); err != nil {
+			return err
+		}
+		var (
+			rows pgx.Rows
+			err  error
+		)
+		if since == "" {
 			// When n is near the size of the table the planner would sort
 			// every row, raw and all, on disk; walking the newest-first
 			// index is several times faster at any n.
 			if _, err := tx.Exec(ctx, "SET LOCAL enable_sort = off"); err != nil {
 				return err
 			}
-			rows, err := tx.Query(ctx,
+			rows, err = tx.Query(ctx,
 				"SELECT order_uid, date_created, raw FROM orders ORDER BY date_created DESC, order_uid DESC LIMIT $1", n)
-			if err != nil {
-				return err
-			}
-			out = make([]order.Record, 0, min(n, 1<<16))
-			var (
-				uid     string
-				created time.Time
-				raw     []byte
-			)
-			_, err = pgx.ForEachRow(rows, []any{&uid, &created, &raw}, func() error {
-				// pgx scans json into a new slice for every row, so raw
-				// can be kept as it is.
-				out = append(out, record(uid, created, raw))
-				return nil
-			})
+		} else {
+			rows, err = tx.Query(ctx, `SELECT order_uid, date_created, raw FROM orders WHERE stored_xid >= $1::text::xid8
+				ORDER BY date_created DESC, order_uid DESC LIMIT $2`, since, n)
+		}
+		if err != nil {
 			return err
+		}
+		out = make([]order.Record, 0, min(n, 1<<16))
+		var (
+			uid     string
+			created time.Time
+			raw     []byte
+		)
+		_, err = pgx.ForEachRow(rows, []any{&uid, &created, &raw}, func() error {
+			// pgx scans json into a new slice for every row, so raw
+			// can be kept as it is.
+			out = append(out, record(uid, created, raw))
+			return nil
 		})
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("newest %d orders: %w", n, err)
+		return nil, "", err
 	}
 	// timestamptz keeps microseconds, the domain compares nanoseconds: two
 	// orders within one microsecond tie in SQL but not in Record.Newer.
@@ -105,7 +143,7 @@ func (s *Store) Newest(ctx context.Context, n int) ([]order.Record, error) {
 	if !slices.IsSortedFunc(out, newer) {
 		slices.SortStableFunc(out, newer)
 	}
-	return out, nil
+	return out, xmin, nil
 }
 
 // Search lists the orders that match every set field of f, newest first by

@@ -27,11 +27,14 @@ import (
 //     just those, and compare every other order with the stored one as JSON
 //     values: equal bytes, or else equal jsonb, is a duplicate.
 //
-// The staging table lives as long as the connection and is emptied at every
-// commit, so a batch costs no catalog changes; n is the order's index in the
-// batch.
+// Either way the same transaction notifies every instance's follower of the
+// orders it stored (see follow.go).
+//
+// The staging table lives only as long as its transaction, so nothing
+// outlives the transaction on its connection, as a transaction pooler
+// requires; n is the order's index in the batch.
 const createStaging = `
-CREATE TEMP TABLE IF NOT EXISTS stage_orders (
+CREATE TEMP TABLE stage_orders (
     n                  integer NOT NULL,
     order_uid          text COLLATE "C" NOT NULL,
     track_number       text NOT NULL,
@@ -45,7 +48,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_orders (
     date_created       timestamptz NOT NULL,
     oof_shard          text NOT NULL,
     raw                json NOT NULL
-) ON COMMIT DELETE ROWS`
+) ON COMMIT DROP`
 
 var (
 	stageColumns = []string{
@@ -107,7 +110,12 @@ func (s *Store) SaveBatch(ctx context.Context, batch []order.Parsed) ([]order.Ou
 	var outcomes []order.Outcome
 	err = c.withPgx(ctx, func(conn *pgx.Conn) error {
 		if fresh, ok := byUID(batch); ok {
-			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return copyNew(ctx, tx, fresh) })
+			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+				if err := copyNew(ctx, tx, fresh); err != nil {
+					return err
+				}
+				return s.notifyStored(ctx, tx, fresh)
+			})
 			var pgErr *pgconn.PgError
 			if !errors.As(err, &pgErr) || pgErr.Code != uniqueViolation {
 				if err == nil {
@@ -119,8 +127,16 @@ func (s *Store) SaveBatch(ctx context.Context, batch []order.Parsed) ([]order.Ou
 		}
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			var err error
-			outcomes, err = saveStaged(ctx, tx, batch)
-			return err
+			if outcomes, err = saveStaged(ctx, tx, batch); err != nil {
+				return err
+			}
+			var stored []*order.Parsed
+			for i, o := range outcomes {
+				if o == order.Stored {
+					stored = append(stored, &batch[i])
+				}
+			}
+			return s.notifyStored(ctx, tx, stored)
 		})
 	})
 	if err != nil {

@@ -1,8 +1,9 @@
 // Package postgres is the durable home of orders: a store over PostgreSQL
 // that implements order.Store, lists orders for searches, and migrates its
 // schema (goose, migrations/) at start. One pool serves all: the bulk paths
-// (SaveBatch, Newest) speak pgx on a connection taken from it, Get is one
-// database/sql query, and Search builds its filters with GORM.
+// (SaveBatch, Newest) and Get speak pgx on a connection taken from it, and
+// Search builds its filters with GORM. A Follower keeps the cache in step
+// with what other instances store, on a connection of its own.
 package postgres
 
 import (
@@ -31,17 +32,41 @@ var _ order.Store = (*Store)(nil)
 
 // Config is what the store needs to know; app fills it from its settings.
 type Config struct {
-	// DSN is a PostgreSQL connection string (URL or key=value form).
+	// DSN is a PostgreSQL connection string (URL or key=value form). It may
+	// name a transaction pooler (PgBouncer with pool_mode = transaction) when
+	// DirectDSN names the server itself.
 	DSN string
+	// DirectDSN reaches the server itself, keeping a session: migrations and
+	// their advisory lock, and the listener that follows stored orders, use
+	// it. Empty means DSN. When it differs from DSN, DSN is taken for a
+	// transaction pooler and no statement outlives its transaction (no named
+	// prepared statements).
+	DirectDSN string
+	// MaxConns is the pool's size; 0 chooses 2 × cores + 2 (4 to 32).
+	MaxConns int
 	// ConnectTimeout bounds how long start waits for the database to answer;
 	// zero leaves only the start context's deadline.
 	ConnectTimeout time.Duration
 }
 
+// Direct is the DSN of a session-keeping connection to the server.
+func (c Config) Direct() string {
+	if c.DirectDSN != "" {
+		return c.DirectDSN
+	}
+	return c.DSN
+}
+
+// pooled reports whether DSN is taken for a transaction pooler.
+func (c Config) pooled() bool { return c.DirectDSN != "" && c.DirectDSN != c.DSN }
+
 // Store keeps orders in PostgreSQL. It is safe for concurrent use once open.
 type Store struct {
 	log  *slog.Logger
 	conn atomic.Pointer[conn] // nil until open, and again after Close
+	// instance names this process in the notifications it sends, so that
+	// its own follower skips the orders it cached as it stored them.
+	instance string
 }
 
 // conn is an open pool, seen through database/sql and through GORM.
@@ -55,12 +80,16 @@ var errNotOpen = errors.New("postgres: store is not open")
 // New returns a store that connects and migrates when the application starts
 // and closes its pool when it stops.
 func New(lc fx.Lifecycle, cfg Config, log *slog.Logger) *Store {
-	s := &Store{log: log.With("component", "postgres")}
+	s := newStore(log)
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error { return s.open(ctx, cfg) },
 		OnStop:  func(context.Context) error { return s.Close() },
 	})
 	return s
+}
+
+func newStore(log *slog.Logger) *Store {
+	return &Store{log: log.With("component", "postgres"), instance: newInstanceID()}
 }
 
 func (s *Store) open(ctx context.Context, cfg Config) error {
@@ -75,12 +104,23 @@ func (s *Store) open(ctx context.Context, cfg Config) error {
 	// again: a cache-miss read costs half as much as unprepared.
 	pgcfg.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
 	pgcfg.StatementCacheCapacity = 128
+	if cfg.pooled() {
+		// A transaction pooler hands each transaction whichever server
+		// connection is free: a statement prepared in one is unknown in the
+		// next. Descriptions are still cached, so a query stays one round
+		// trip; the server plans it each time.
+		pgcfg.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+		pgcfg.DescriptionCacheCapacity = 128
+	}
 	target := net.JoinHostPort(pgcfg.Host, strconv.Itoa(int(pgcfg.Port))) + "/" + pgcfg.Database
 
 	sqlDB := stdlib.OpenDB(*pgcfg)
 	// Connections ≈ cores × 2 + 2 is where PostgreSQL throughput stops
 	// growing; more would only queue inside the server.
 	poolSize := min(max(2*runtime.GOMAXPROCS(0)+2, 4), 32)
+	if cfg.MaxConns > 0 {
+		poolSize = cfg.MaxConns
+	}
 	sqlDB.SetMaxOpenConns(poolSize)
 	sqlDB.SetMaxIdleConns(poolSize)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
@@ -99,7 +139,7 @@ func (s *Store) open(ctx context.Context, cfg Config) error {
 		_ = sqlDB.Close()
 		return fmt.Errorf("postgres: %w", err)
 	}
-	applied, err := migrate(ctx, sqlDB, s.log)
+	applied, err := s.migrateDirect(ctx, cfg, sqlDB)
 	if err != nil {
 		_ = sqlDB.Close()
 		return fmt.Errorf("postgres: %w", err)
@@ -107,6 +147,27 @@ func (s *Store) open(ctx context.Context, cfg Config) error {
 	s.conn.Store(&conn{gorm: gdb, sql: sqlDB})
 	s.log.Info("postgres ready", "target", target, "migrations_applied", applied, "pool", poolSize)
 	return nil
+}
+
+// migrateDirect migrates on the pool when it reaches the server itself, else
+// on a connection of its own to DirectDSN: goose's advisory lock is a
+// session's, which a transaction pooler does not keep.
+func (s *Store) migrateDirect(ctx context.Context, cfg Config, pool *sql.DB) (int, error) {
+	if !cfg.pooled() {
+		return migrate(ctx, pool, s.log)
+	}
+	pgcfg, err := pgx.ParseConfig(cfg.DirectDSN)
+	if err != nil {
+		return 0, errors.New("the direct DSN is not a valid PostgreSQL connection string")
+	}
+	db := stdlib.OpenDB(*pgcfg)
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	target := net.JoinHostPort(pgcfg.Host, strconv.Itoa(int(pgcfg.Port))) + "/" + pgcfg.Database
+	if err := s.waitReachable(ctx, db, cfg.ConnectTimeout, target+" (direct)"); err != nil {
+		return 0, err
+	}
+	return migrate(ctx, db, s.log)
 }
 
 // waitReachable pings until the server answers, backing off from 100 ms to
