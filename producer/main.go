@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/marketplace/orders/modules/config"
+	"github.com/marketplace/orders/modules/kafka"
 	"github.com/marketplace/orders/modules/order/fake"
 )
 
@@ -190,7 +191,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	if opts.replay {
 		k := cfg.Kafka
-		return runReplay(ctx, k.Brokers, k.DLQTopic, k.Topic, k.Group, opts.replayOptions, stdout, stderr)
+		return runReplay(ctx, k.Brokers, security(k), k.DLQTopic, k.Topic, k.Group, opts.replayOptions, stdout, stderr)
 	}
 
 	var src source
@@ -212,11 +213,11 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		what = fmt.Sprintf("%s (seed %d, %g%% deliberately broken)", n, opts.seed, opts.invalid*100)
 	}
 
-	p, err := newProducer(cfg.Kafka.Brokers)
+	p, err := newProducer(cfg.Kafka.Brokers, security(cfg.Kafka))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "producing %s to %s on %s\n", what, cfg.Kafka.Topic, strings.Join(cfg.Kafka.Brokers, ","))
+	fmt.Fprintf(stdout, "producing %s to %s on %s (%s)\n", what, cfg.Kafka.Topic, strings.Join(cfg.Kafka.Brokers, ","), security(cfg.Kafka))
 	pub := publisher{
 		producer:     p,
 		topic:        cfg.Kafka.Topic,
@@ -230,6 +231,15 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	rep := pub.publish(ctx, src)
 	fmt.Fprintln(stdout, rep.summary())
 	return rep.err()
+}
+
+// security is how the settings say to reach the brokers; the service reads
+// the same keys.
+func security(k config.Kafka) kafka.Security {
+	return kafka.Security{
+		TLS: k.TLS, CAFile: k.TLSCAFile, CertFile: k.TLSCertFile, KeyFile: k.TLSKeyFile,
+		SASLMechanism: k.SASLMechanism, SASLUsername: k.SASLUsername, SASLPassword: k.SASLPassword,
+	}
 }
 
 // isTerminal reports whether w is a character device, such as a terminal.

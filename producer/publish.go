@@ -25,10 +25,14 @@ const (
 )
 
 // saramaConfig is the producer's client configuration: the project's shared
-// one (every message acknowledged by all in-sync replicas), made idempotent, so
-// a retry after a lost acknowledgement does not write the message twice.
-func saramaConfig() *sarama.Config {
-	cfg := kafka.SaramaConfig("orders-producer")
+// one (every message acknowledged by all in-sync replicas, TLS and SASL as
+// the settings say), made idempotent, so a retry after a lost
+// acknowledgement does not write the message twice.
+func saramaConfig(sec kafka.Security) (*sarama.Config, error) {
+	cfg, err := sec.SaramaConfig("orders-producer")
+	if err != nil {
+		return nil, err
+	}
 	cfg.Producer.Idempotent = true
 	cfg.Net.MaxOpenRequests = 1 // required by the idempotent producer
 	// Not the shared 4 MiB: sarama fills a partition's batch up to this limit,
@@ -36,13 +40,17 @@ func saramaConfig() *sarama.Config {
 	// batch, so a full 4 MiB batch would be refused as too large. sarama's own
 	// 1,000,000 stays below it.
 	cfg.Producer.MaxMessageBytes = sarama.NewConfig().Producer.MaxMessageBytes
-	return cfg
+	return cfg, nil
 }
 
-func newProducer(brokers []string) (sarama.AsyncProducer, error) {
-	p, err := sarama.NewAsyncProducer(brokers, saramaConfig())
+func newProducer(brokers []string, sec kafka.Security) (sarama.AsyncProducer, error) {
+	cfg, err := saramaConfig(sec)
 	if err != nil {
-		return nil, fmt.Errorf("connect to kafka at %s: %w", strings.Join(brokers, ","), err)
+		return nil, err
+	}
+	p, err := sarama.NewAsyncProducer(brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to kafka at %s: %w", strings.Join(brokers, ","), kafka.Explain(cfg, err))
 	}
 	return p, nil
 }

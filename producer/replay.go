@@ -513,19 +513,26 @@ func keyLabel(key []byte) string {
 }
 
 // replayClientConfig is for reading the DLQ and committing progress.
-func replayClientConfig() *sarama.Config {
-	cfg := kafka.SaramaConfig("orders-dlq-replay")
+func replayClientConfig(sec kafka.Security) (*sarama.Config, error) {
+	cfg, err := sec.SaramaConfig("orders-dlq-replay")
+	if err != nil {
+		return nil, err
+	}
 	// Partitions are read one after another over one connection: a fetch
 	// left waiting at the end of the last one holds up the next.
 	cfg.Consumer.MaxWaitTime = 50 * time.Millisecond
-	return cfg
+	return cfg, nil
 }
 
 // runReplay is the -replay-dlq program.
-func runReplay(ctx context.Context, brokers []string, dlqTopic, topic, group string, opts replayOptions, stdout, stderr io.Writer) error {
-	client, err := sarama.NewClient(brokers, replayClientConfig())
+func runReplay(ctx context.Context, brokers []string, sec kafka.Security, dlqTopic, topic, group string, opts replayOptions, stdout, stderr io.Writer) error {
+	cfg, err := replayClientConfig(sec)
 	if err != nil {
-		return fmt.Errorf("connect to kafka at %s: %w", strings.Join(brokers, ","), err)
+		return err
+	}
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return fmt.Errorf("connect to kafka at %s: %w", strings.Join(brokers, ","), kafka.Explain(cfg, err))
 	}
 	defer client.Close()
 	rp := &replayer{
@@ -549,9 +556,13 @@ func runReplay(ctx context.Context, brokers []string, dlqTopic, topic, group str
 	if opts.dryRun {
 		fmt.Fprintf(stdout, "dry run: listing what would be replayed from %s to %s (%s, from %s); nothing is published\n", dlqTopic, topic, what, from)
 	} else {
-		producer, err := sarama.NewSyncProducer(brokers, saramaConfig())
+		pcfg, err := saramaConfig(sec)
 		if err != nil {
-			return fmt.Errorf("connect to kafka at %s: %w", strings.Join(brokers, ","), err)
+			return err
+		}
+		producer, err := sarama.NewSyncProducer(brokers, pcfg)
+		if err != nil {
+			return fmt.Errorf("connect to kafka at %s: %w", strings.Join(brokers, ","), kafka.Explain(pcfg, err))
 		}
 		defer producer.Close()
 		rp.producer = producer
