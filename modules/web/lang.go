@@ -58,7 +58,7 @@ func pageOf(c *fiber.Ctx, query string) views.Page {
 	}
 }
 
-// switchHref is the current path and query with lang set to other.
+// switchHref is this page's path and query with lang set to other.
 func switchHref(c *fiber.Ctx, other string) string {
 	q := url.Values{}
 	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
@@ -67,6 +67,36 @@ func switchHref(c *fiber.Ctx, other string) string {
 		}
 	})
 	q.Set("lang", other)
-	path := (&url.URL{Path: c.Path()}).EscapedPath()
-	return path + "?" + q.Encode()
+	return herePath(c) + "?" + q.Encode()
+}
+
+// herePath is the path of the page being answered, for links back to it.
+// When a route answered, it is the route's own pattern with its parameters
+// filled in, whatever spelling the request used ("/ORDERS/x/" links to
+// "/orders/x"). Without one (a 404, a 405, a 401 from the sign-in) Fiber
+// reports the last middleware, mounted on "/" as the home page is; then, and
+// for the home page, it is the request path made local. Either way it begins
+// with exactly one "/".
+func herePath(c *fiber.Ctx) string {
+	pattern := c.Route().Path
+	if pattern == "/" {
+		return localPath(c.Path())
+	}
+	segs := strings.Split(pattern, "/")
+	for i, s := range segs {
+		if name, ok := strings.CutPrefix(s, ":"); ok {
+			segs[i] = c.Params(strings.TrimSuffix(name, "?"))
+		}
+	}
+	return localPath(strings.Join(segs, "/"))
+}
+
+// localPath makes a decoded path a link that stays on this site: its leading
+// slashes and backslashes become one "/" (a browser reads "//host" and
+// "/\host" as another host), and the rest is percent-encoded as a path, so a
+// "\" inside becomes "%5C" and a control character cannot be dropped by the
+// browser to join two slashes.
+func localPath(p string) string {
+	p = "/" + strings.TrimLeft(p, "/\\")
+	return (&url.URL{Path: p}).EscapedPath()
 }
