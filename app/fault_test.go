@@ -208,6 +208,14 @@ func TestFaultPostgresDownDuringIngestion(t *testing.T) {
 	if status, _, _ := get(t, base+"/healthz"); status != 200 {
 		t.Errorf("/healthz = %d while the database is down, want 200", status)
 	}
+	// Lag counts what waits while storing fails: the whole backlog, read from
+	// the broker every 5 s, not the last value a stored batch left.
+	var lag float64
+	eventually(t, "lag to count the orders waiting while the database is down", 15*time.Second, func() bool {
+		lag = metric(t, base, "orders_consumer_lag")
+		return lag > 0
+	})
+	t.Logf("orders_consumer_lag %v while the database is down", lag)
 	time.Sleep(time.Until(down.Add(6 * time.Second))) // the outage lasts at least 6 s
 	if err := cluster.Resume(ctx); err != nil {
 		t.Fatal(err)
@@ -227,6 +235,7 @@ func TestFaultPostgresDownDuringIngestion(t *testing.T) {
 		t.Fatalf("the service exited during the outage: %v\n%s", err, svc.out)
 	default:
 	}
+	eventually(t, "lag back to 0", 15*time.Second, func() bool { return metric(t, base, "orders_consumer_lag") == 0 })
 	servedAll(t, base, w)
 	lost, dup := audit(t, cfg.Postgres.DSN, w)
 	t.Logf("database down for %.1f s", up.Sub(down).Seconds())

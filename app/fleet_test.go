@@ -22,7 +22,7 @@ import (
 
 // fleet is several service processes in one group on one database.
 type fleet struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	cfg     config.Config
 	store   *pgxpool.Pool
@@ -34,7 +34,7 @@ type member struct {
 	c    *child
 }
 
-func newFleet(t *testing.T, brokers []string, partitions int32) *fleet {
+func newFleet(t testing.TB, brokers []string, partitions int32) *fleet {
 	cfg := testConfig(t, brokers)
 	cfg.Kafka.BatchWait = 10 * time.Millisecond
 	kafkatest.CreateTopics(t, brokers, partitions, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
@@ -90,7 +90,7 @@ func send(t *testing.T, brokers []string, topic string, gen *fake.Generator, n, 
 }
 
 // newest are the uids of the n newest stored orders, newest first.
-func newest(t *testing.T, db *pgxpool.Pool, n int) []string {
+func newest(t testing.TB, db *pgxpool.Pool, n int) []string {
 	t.Helper()
 	rows, err := db.Query(context.Background(),
 		"SELECT order_uid FROM orders ORDER BY date_created DESC, order_uid DESC LIMIT $1", n)
@@ -109,7 +109,7 @@ func newest(t *testing.T, db *pgxpool.Pool, n int) []string {
 }
 
 // homeList is the uids the home page lists, top to bottom.
-func homeList(t *testing.T, base string) []string {
+func homeList(t testing.TB, base string) []string {
 	t.Helper()
 	resp, err := http.Get(base + "/")
 	if err != nil {
@@ -126,7 +126,7 @@ func homeList(t *testing.T, base string) []string {
 }
 
 // source is the X-Source of the API's answer for uid.
-func source(t *testing.T, base, uid string) string {
+func source(t testing.TB, base, uid string) string {
 	t.Helper()
 	resp, err := http.Get(base + "/api/orders/" + uid)
 	if err != nil {
