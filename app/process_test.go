@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/marketplace/orders/modules/kafka/kafkatest"
 	"github.com/marketplace/orders/modules/order"
 	"github.com/marketplace/orders/modules/order/fake"
+	"github.com/marketplace/orders/modules/postgres"
 )
 
 // buildBinary builds the service once per test into a temp dir.
@@ -143,4 +145,69 @@ func TestSIGTERMExitsZeroAndNothingIsLostAcrossRestart(t *testing.T) {
 		t.Fatalf("valid orders went to the DLQ: %d", len(dlq))
 	}
 	t.Logf("%d of %d stored before SIGTERM; the rest after restart", atStop, total)
+}
+
+// A database so slow that a batch cannot be stored (a lock held on the orders
+// table) does not keep the service from exiting 0 within 10 s of SIGTERM: the
+// write is abandoned, its offsets stay uncommitted, and the next start stores
+// every order once.
+func TestSIGTERMWithinBudgetWhileTheDatabaseIsSlow(t *testing.T) {
+	bin := buildBinary(t)
+	brokers := kafkatest.Brokers(t)
+	cfg := testConfig(t, brokers)
+	kafkatest.CreateTopics(t, brokers, 3, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
+	store := openStore(t, cfg.Postgres.DSN)
+	gen := fake.New(9)
+	produce := func(n int) {
+		msgs := make([]kafkatest.Message, n)
+		for i := range msgs {
+			uid, raw := gen.OrderJSON()
+			msgs[i] = kafkatest.Message{Key: []byte(uid), Value: raw}
+		}
+		kafkatest.Produce(t, brokers, cfg.Kafka.Topic, msgs...)
+	}
+
+	first := startChild(t, bin, env(cfg))
+	produce(1)
+	eventually(t, "the first order stored", 60*time.Second, func() bool { o, _ := counts(t, store); return o == 1 })
+
+	ctx := context.Background()
+	lock, err := store.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx) //nolint:errcheck // released below; this is for a failing test
+	if _, err := lock.Exec(ctx, "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	produce(50)
+	eventually(t, "a write waiting on the lock", 30*time.Second, func() bool {
+		var waiting int
+		err := store.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND application_name <> $1`,
+			postgres.ListenerName).Scan(&waiting)
+		return err == nil && waiting > 0
+	})
+	sent := time.Now()
+	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-first.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM with a write stuck on a lock: %v (want 0)\n%s", err, first.out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still running 10 s after SIGTERM with a write stuck on a lock\n%s", first.out)
+	}
+	t.Logf("exited 0 in %s with a write stuck on a lock", time.Since(sent).Round(time.Millisecond))
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := counts(t, store); o != 1 {
+		t.Fatalf("%d orders stored after the abandoned write, want 1", o)
+	}
+
+	startChild(t, bin, env(cfg))
+	eventually(t, "all 51 stored after restart", 60*time.Second, func() bool { o, _ := counts(t, store); return o == 51 })
 }

@@ -518,19 +518,30 @@ func (h *handler) report(last *sarama.ConsumerMessage, n int, counts map[order.O
 		"conflict", counts[order.Conflict], "invalid", counts[order.Invalid])
 }
 
-// attemptTimeout bounds one try of a store or publish; it is independent of the
-// session so a batch in flight at shutdown can still finish.
-const attemptTimeout = 10 * time.Second
+// attemptTimeout bounds one try of a store or publish. A try in flight when
+// the session ends (a rebalance, or the service stopping) goes on, so that a
+// batch nearly stored is not thrown away, but for at most endGrace more: the
+// service must exit within its 9 s stop budget even when the database is
+// slow, and a batch abandoned then is simply not marked and is consumed again.
+const (
+	attemptTimeout = 10 * time.Second
+	endGrace       = 5 * time.Second
+)
 
 // retry runs f until it succeeds, backing off between tries. It gives up, and
-// returns false, only when session is done; a batch that was in flight when the
-// session ended still gets its tries until one fails.
+// returns false, only when session is done; a try in flight when the session
+// ends gets endGrace to finish.
 func (h *handler) retry(session context.Context, what string, f func(context.Context) error) bool {
 	attempt := 0
 	_, err := backoff.Retry(session, func() (struct{}, error) {
 		attempt++
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(session), attemptTimeout)
 		defer cancel()
+		stop := context.AfterFunc(session, func() {
+			t := time.AfterFunc(endGrace, cancel)
+			context.AfterFunc(ctx, func() { t.Stop() })
+		})
+		defer stop()
 		return struct{}{}, f(ctx)
 	}, retryForever(100*time.Millisecond, func(err error, wait time.Duration) {
 		h.c.log.Warn(what+" failed; retrying", "err", err, "attempt", attempt, "retry_in", wait)
