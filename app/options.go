@@ -38,6 +38,10 @@ func Options(cfg config.Config) fx.Option {
 				Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.Group, DLQTopic: cfg.Kafka.DLQTopic,
 				Partitions: cfg.Kafka.Partitions, BatchSize: cfg.Kafka.BatchSize, BatchWait: cfg.Kafka.BatchWait,
 				Rules: order.Rules{Totals: cfg.Validation.Totals, MaxFuture: cfg.Validation.MaxFuture},
+				Security: kafka.Security{
+					TLS: cfg.Kafka.TLS, CAFile: cfg.Kafka.TLSCAFile, CertFile: cfg.Kafka.TLSCertFile, KeyFile: cfg.Kafka.TLSKeyFile,
+					SASLMechanism: cfg.Kafka.SASLMechanism, SASLUsername: cfg.Kafka.SASLUsername, SASLPassword: cfg.Kafka.SASLPassword,
+				},
 			},
 			web.Config{
 				Addr: cfg.HTTP.Addr, RateLimit: cfg.HTTP.RateLimit, RateWindow: cfg.HTTP.RateWindow,

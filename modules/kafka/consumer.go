@@ -26,6 +26,7 @@ type Config struct {
 	BatchSize  int           // most messages stored in one transaction
 	BatchWait  time.Duration // longest a partial batch waits for more
 	Rules      order.Rules   // how messages are validated
+	Security   Security      // TLS and SASL to the brokers
 }
 
 // Ingester stores a batch of parsed orders durably and says what became of
@@ -56,8 +57,10 @@ type Consumer struct {
 	// sessions does not count as leaving.
 	member   atomic.Bool
 	memberAt atomic.Int64
-	// brokerAt is when a broker last answered the monitor (unix nanoseconds).
-	brokerAt atomic.Int64
+	// brokerAt is when a broker last answered the monitor (unix nanoseconds);
+	// brokerErr is why the last check failed.
+	brokerAt  atomic.Int64
+	brokerErr atomic.Pointer[error]
 
 	partsMu sync.Mutex
 	parts   map[int32]*progress // the partitions this member owns
@@ -196,17 +199,16 @@ func (c *Consumer) monitor(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		if client == nil {
-			cl, err := sarama.NewClient(c.cfg.Brokers, SaramaConfig("orders-monitor"))
+			cfg, err := c.cfg.Security.SaramaConfig("orders-monitor")
 			if err == nil {
-				client = cl
+				client, err = sarama.NewClient(c.cfg.Brokers, cfg)
+			}
+			if err != nil {
+				c.checked(Explain(cfg, err))
 			}
 		}
 		if client != nil {
-			if err := c.check(client); err != nil {
-				c.log.Debug("broker check failed", "err", err)
-			} else {
-				c.brokerAt.Store(time.Now().UnixNano())
-			}
+			c.checked(c.check(client))
 		}
 		if c.member.Load() {
 			c.memberAt.Store(time.Now().UnixNano())
@@ -217,6 +219,17 @@ func (c *Consumer) monitor(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// checked records the outcome of a broker check.
+func (c *Consumer) checked(err error) {
+	if err != nil {
+		c.brokerErr.Store(&err)
+		c.log.Debug("broker check failed", "err", err)
+		return
+	}
+	c.brokerErr.Store(nil)
+	c.brokerAt.Store(time.Now().UnixNano())
 }
 
 // check refreshes the topic's metadata and the owned partitions' ends.
@@ -248,10 +261,14 @@ func (c *Consumer) check(client sarama.Client) error {
 // not being one). A member that owns no partition is ready.
 func (c *Consumer) Ready() error {
 	if at := c.brokerAt.Load(); at == 0 || time.Since(time.Unix(0, at)) > brokerGrace {
-		if at == 0 {
-			return errors.New("no broker has answered yet")
+		why := "no broker has answered yet"
+		if at != 0 {
+			why = fmt.Sprintf("no broker has answered for %s", time.Since(time.Unix(0, at)).Round(time.Second))
 		}
-		return fmt.Errorf("no broker has answered for %s", time.Since(time.Unix(0, at)).Round(time.Second))
+		if err := c.brokerErr.Load(); err != nil {
+			return fmt.Errorf("%s: %w", why, *err)
+		}
+		return errors.New(why)
 	}
 	if !c.member.Load() {
 		at := c.memberAt.Load()
@@ -287,10 +304,13 @@ func retryForever(first time.Duration, notify backoff.Notify) []backoff.RetryOpt
 
 // session is one connection's life: topics, DLQ publisher, group, consume loop.
 func (c *Consumer) session(ctx context.Context) error {
-	if err := EnsureServiceTopics(c.cfg.Brokers, c.cfg.Partitions, c.cfg.Topic, c.cfg.DLQTopic); err != nil {
+	if err := c.cfg.Security.EnsureServiceTopics(c.cfg.Brokers, c.cfg.Partitions, c.cfg.Topic, c.cfg.DLQTopic); err != nil {
 		return err
 	}
-	dlqCfg := SaramaConfig("orders-dlq")
+	dlqCfg, err := c.cfg.Security.SaramaConfig("orders-dlq")
+	if err != nil {
+		return err
+	}
 	// One message per request: sarama would otherwise pack parked messages
 	// bound for one partition into a record batch of up to
 	// Producer.MaxMessageBytes (4 MiB), and the broker refuses a batch over
@@ -300,10 +320,13 @@ func (c *Consumer) session(ctx context.Context) error {
 	dlqCfg.Producer.Flush.MaxMessages = 1
 	producer, err := sarama.NewSyncProducer(c.cfg.Brokers, dlqCfg)
 	if err != nil {
-		return fmt.Errorf("connect DLQ producer: %w", err)
+		return fmt.Errorf("connect DLQ producer: %w", Explain(dlqCfg, err))
 	}
 	defer producer.Close()
-	sc := SaramaConfig("orders-service")
+	sc, err := c.cfg.Security.SaramaConfig("orders-service")
+	if err != nil {
+		return err
+	}
 	// Each claim's channel holds two batches: the next is ready the moment
 	// the last is stored, and sarama's feeder does not stall on a full
 	// channel while a batch is in the database (it would wait
@@ -314,7 +337,7 @@ func (c *Consumer) session(ctx context.Context) error {
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
 	group, err := sarama.NewConsumerGroup(c.cfg.Brokers, c.cfg.Group, sc)
 	if err != nil {
-		return fmt.Errorf("join group %s: %w", c.cfg.Group, err)
+		return fmt.Errorf("join group %s: %w", c.cfg.Group, Explain(sc, err))
 	}
 	defer group.Close()
 

@@ -33,7 +33,7 @@ type Parked struct {
 
 // NewParked returns a lister of cfg.DLQTopic; it connects on first use.
 func NewParked(cfg Config) *Parked {
-	return Security{}.NewParked(cfg)
+	return cfg.Security.NewParked(cfg)
 }
 
 // NewParked returns a lister of cfg.DLQTopic that connects with s.
