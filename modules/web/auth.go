@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
 	"net/http"
 	"strings"
 	"sync"
@@ -47,9 +48,12 @@ type basicAuth struct {
 	// the process holds no fast hash of a password that could be guessed
 	// offline: only bcrypt hashes and HMACs under a key that dies with it.
 	secret []byte
-	ttl    time.Duration
-	max    int
-	mu     sync.RWMutex
+	// macs holds HMAC states keyed by secret, so that a remembered sign-in
+	// allocates nothing.
+	macs sync.Pool
+	ttl  time.Duration
+	max  int
+	mu   sync.RWMutex
 	// verified maps the HMAC of an Authorization header that passed bcrypt
 	// to when that check stops counting.
 	verified map[[sha256.Size]byte]time.Time
@@ -71,6 +75,7 @@ func newBasicAuth(users map[string]string) *basicAuth {
 	// rand.Read never fails on the platforms Go supports (it panics
 	// rather than return an error since Go 1.24).
 	_, _ = rand.Read(a.secret)
+	a.macs.New = func() any { return &mac{Hash: hmac.New(sha256.New, a.secret)} }
 	cost := bcrypt.DefaultCost
 	for name, hash := range users {
 		a.users[name] = []byte(hash)
@@ -133,11 +138,18 @@ func (a *basicAuth) allowed(header []byte) bool {
 // key is the HMAC of the whole header: it never holds the password, and two
 // spellings of one credential are two entries, each checked by bcrypt once.
 func (a *basicAuth) key(header []byte) [sha256.Size]byte {
-	m := hmac.New(sha256.New, a.secret)
+	m := a.macs.Get().(*mac)
+	m.Reset()
 	m.Write(header)
-	var k [sha256.Size]byte
-	m.Sum(k[:0])
+	k := [sha256.Size]byte(m.Sum(m.sum[:0]))
+	a.macs.Put(m)
 	return k
+}
+
+// mac is a pooled HMAC state with room for its sum.
+type mac struct {
+	hash.Hash
+	sum [sha256.Size]byte
 }
 
 // remember keeps a verified header until now+ttl. When the memory is full it
