@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,7 +15,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/crypto/bcrypt"
 
+	"github.com/marketplace/orders/modules/config"
 	"github.com/marketplace/orders/modules/kafka/kafkatest"
 	"github.com/marketplace/orders/modules/order/fake"
 	"github.com/marketplace/orders/modules/web"
@@ -54,10 +57,12 @@ func loadDuration(b *testing.B) time.Duration {
 	return d
 }
 
-// target is one side of a pair: an address and the paths to read in turn.
+// target is one side of a pair: an address, the paths to read in turn and
+// the Authorization header to send with each request (none when empty).
 type target struct {
-	addr  string
-	paths []string
+	addr          string
+	paths         []string
+	authorization string
 }
 
 // pairRounds is how many turns each side of a pair gets: the sides alternate
@@ -70,7 +75,7 @@ func compare(d time.Duration, conns int, targets ...target) []load {
 	out := make([]load, len(targets))
 	for range pairRounds {
 		for i, t := range targets {
-			l := hammer(t.addr, t.paths, conns, d/pairRounds)
+			l := hammer(t, conns, d/pairRounds)
 			out[i].latencies = append(out[i].latencies, l.latencies...)
 			out[i].errors += l.errors
 			out[i].elapsed += l.elapsed
@@ -83,9 +88,10 @@ func compare(d time.Duration, conns int, targets ...target) []load {
 }
 
 // hammer is a closed-loop load generator like wrk: conns connections, each
-// sending the next request when the last answer came, for d, over the paths
-// in turn. Any answer but 200 counts as an error.
-func hammer(addr string, paths []string, conns int, d time.Duration) load {
+// sending the next request when the last answer came, for d, over the
+// target's paths in turn. Any answer but 200 counts as an error.
+func hammer(t target, conns int, d time.Duration) load {
+	addr, paths := t.addr, t.paths
 	client := &fasthttp.HostClient{Addr: addr, MaxConns: conns}
 	defer client.CloseIdleConnections()
 	var mu sync.Mutex
@@ -100,6 +106,9 @@ func hammer(addr string, paths []string, conns int, d time.Duration) load {
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
+			if t.authorization != "" {
+				req.Header.Set(fasthttp.HeaderAuthorization, t.authorization)
+			}
 			lat := make([]time.Duration, 0, 1<<16)
 			bad := 0
 			for i := w; time.Now().Before(deadline); i++ {
@@ -139,7 +148,7 @@ func serveBare(b *testing.B, cfg fiber.Config, routes func(app *fiber.App)) stri
 
 // servedOrders starts the service with n generated orders consumed and
 // served, and returns it with their uids and the JSON it serves for each.
-func servedOrders(b *testing.B, n, capacity int) (*service, string, []string, map[string][]byte) {
+func servedOrders(b *testing.B, n, capacity int) (*service, config.Config, []string, map[string][]byte) {
 	brokers := kafkatest.Brokers(b)
 	cfg := testConfig(b, brokers)
 	cfg.Cache.Capacity = capacity
@@ -165,7 +174,7 @@ func servedOrders(b *testing.B, n, capacity int) (*service, string, []string, ma
 		}
 		bodies[uid] = body
 	}
-	return svc, cfg.Postgres.DSN, uids, bodies
+	return svc, cfg, uids, bodies
 }
 
 func apiPaths(uids []string) []string {
@@ -198,7 +207,11 @@ func answerHeaders(b *testing.B, url string) http.Header {
 //     (web.ServerLimits); and, for scale, vs Fiber with its defaults sending
 //     only the body and its content type;
 //   - the order page (HTML) vs the same JSON endpoint;
-//   - cache-miss GET (cache off) vs a bare Fiber handler doing one pgx point query.
+//   - cache-miss GET (cache off) vs a bare Fiber handler doing one pgx point query;
+//   - signed-in vs unsigned cached GET /api/getOrder: a second instance on the
+//     same database with http.basic_auth_users set (a bcrypt hash at the
+//     default cost), its client sending the same right credentials with
+//     every request, as browsers and scripts do; goal at least 0.8x.
 //
 // Run with -benchtime 1x; the figures are in the log and as metrics.
 func BenchmarkHTTPPairs(b *testing.B) {
@@ -237,8 +250,8 @@ func BenchmarkHTTPPairs(b *testing.B) {
 			for i, u := range uids {
 				pages[i] = "/orders/" + u
 			}
-			loads := compare(d, conns, target{addr, apiPaths(uids)}, target{same, apiPaths(uids)},
-				target{sameNoLimits, apiPaths(uids)}, target{plain, apiPaths(uids)}, target{addr, pages})
+			loads := compare(d, conns, target{addr: addr, paths: apiPaths(uids)}, target{addr: same, paths: apiPaths(uids)},
+				target{addr: sameNoLimits, paths: apiPaths(uids)}, target{addr: plain, paths: apiPaths(uids)}, target{addr: addr, paths: pages})
 			got, bound, noLimits, fiberDefaults, page := loads[0], loads[1], loads[2], loads[3], loads[4]
 			b.Logf("cached GET /api/getOrder:           %s", got)
 			b.Logf("bare Fiber, same bytes and limits:  %s (ratio %.2f)", bound, got.rps()/bound.rps())
@@ -254,8 +267,8 @@ func BenchmarkHTTPPairs(b *testing.B) {
 			b.ReportMetric(page.rps(), "page-rps")
 		})
 		b.Run("miss", func(b *testing.B) {
-			svc, dsn, uids, _ := servedOrders(b, orders, 0)
-			pool, err := pgxpool.New(context.Background(), dsn)
+			svc, cfg, uids, _ := servedOrders(b, orders, 0)
+			pool, err := pgxpool.New(context.Background(), cfg.Postgres.DSN)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -271,7 +284,7 @@ func BenchmarkHTTPPairs(b *testing.B) {
 					return c.Send(body)
 				})
 			})
-			loads := compare(d, conns, target{svc.base[len("http://"):], apiPaths(uids)}, target{bare, apiPaths(uids)})
+			loads := compare(d, conns, target{addr: svc.base[len("http://"):], paths: apiPaths(uids)}, target{addr: bare, paths: apiPaths(uids)})
 			got, bound := loads[0], loads[1]
 			b.Logf("cache-miss GET /api/getOrder: %s", got)
 			b.Logf("bare Fiber + one pgx query:   %s", bound)
@@ -280,5 +293,58 @@ func BenchmarkHTTPPairs(b *testing.B) {
 			b.ReportMetric(bound.rps(), "bare-rps")
 			b.ReportMetric(got.rps()/bound.rps(), "ratio")
 		})
+		b.Run("signed-in", func(b *testing.B) {
+			open, cfg, uids, _ := servedOrders(b, orders, orders)
+			const user, password = "bench", "bench-password"
+			hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.HTTP.Addr = freeAddr(b)
+			cfg.HTTP.BasicAuthUsers = map[string]string{user: string(hash)}
+			signed := startService(b, cfg) // its cache is warmed from the database
+			eventually(b, "the signed-in instance's cache to hold every order", time.Minute, func() bool {
+				return metric(b, signed.base, "orders_cache_entries") == float64(orders)
+			})
+			authorization := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+			// The first request pays bcrypt; what is measured is every one
+			// after it. Unsigned, the instance must refuse.
+			if status := getWith(b, signed.base+apiPaths(uids)[0], authorization); status != 200 {
+				b.Fatalf("signed-in GET = %d, want 200", status)
+			}
+			if status := getWith(b, signed.base+apiPaths(uids)[0], ""); status != 401 {
+				b.Fatalf("unsigned GET of the signed-in instance = %d, want 401", status)
+			}
+			loads := compare(d, conns,
+				target{addr: signed.base[len("http://"):], paths: apiPaths(uids), authorization: authorization},
+				target{addr: open.base[len("http://"):], paths: apiPaths(uids)})
+			got, bound := loads[0], loads[1]
+			b.Logf("signed-in cached GET /api/getOrder: %s", got)
+			b.Logf("unsigned cached GET /api/getOrder:  %s", bound)
+			b.Logf("ratio %.2f (goal at least 0.80)", got.rps()/bound.rps())
+			b.ReportMetric(got.rps(), "rps")
+			b.ReportMetric(bound.rps(), "unsigned-rps")
+			b.ReportMetric(got.rps()/bound.rps(), "ratio")
+			b.ReportMetric(float64(got.pct(0.99).Microseconds())/1000, "p99-ms")
+		})
 	}
+}
+
+// getWith sends GET url with the Authorization header (none when empty) and
+// returns the status.
+func getWith(b *testing.B, url, authorization string) int {
+	b.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
