@@ -72,8 +72,12 @@ func TestConsumerWrongPasswordLogsAuthenticationFailed(t *testing.T) {
 	eventually(t, "authentication failed in the log", 20*time.Second, func() bool {
 		return strings.Count(logs.String(), "authentication failed") >= 2
 	})
-	if err := c.Ready(); err == nil {
-		t.Fatal("ready with a wrong password")
+	eventually(t, "readiness to say authentication failed", 20*time.Second, func() bool {
+		err := c.Ready()
+		return err != nil && strings.Contains(err.Error(), "authentication failed")
+	})
+	if err := c.Ready(); strings.Contains(err.Error(), sec.SASLPassword) {
+		t.Fatalf("readiness shows the password: %v", err)
 	}
 	if err := c.Stop(context.Background()); err != nil {
 		t.Fatal(err)
