@@ -44,9 +44,10 @@ type basicAuth struct {
 	compare func(hash, password []byte) error
 	now     func() time.Time
 
-	// secret keys the hash of a remembered header, so that the memory of
-	// the process holds no fast hash of a password that could be guessed
-	// offline: only bcrypt hashes and HMACs under a key that dies with it.
+	// secret keys the hash of a remembered header: what is remembered is
+	// not a plain SHA-256 of the credentials, which would be the same in
+	// every process and could be tested against guesses without the key.
+	// Each process draws its own.
 	secret []byte
 	// macs holds HMAC states keyed by secret, so that a remembered sign-in
 	// allocates nothing.
