@@ -43,6 +43,10 @@ type Options struct {
 	// too, for benchmarks of what a real server pays per commit. A kept
 	// directory (Dir) is always durable.
 	Durable bool
+	// TLS, when set, turns ssl on with this certificate and key, and TCP
+	// connections without TLS are refused; DSN and AdminDSN then ask for
+	// sslmode=require.
+	TLS *TLS
 }
 
 // Server is a PostgreSQL server run from the installed binaries as a child of
@@ -55,6 +59,7 @@ type Options struct {
 type Server struct {
 	bin, dataDir, sockDir string
 	temporary, durable    bool
+	tls                   bool
 	port                  int
 	cred                  *syscall.Credential // the postgres account when we are root
 	log                   *slog.Logger
@@ -68,7 +73,8 @@ type Server struct {
 // Start initialises the data directory when needed, starts the server, waits
 // until it answers, and creates the orders role and database if missing.
 func Start(ctx context.Context, opts Options) (*Server, error) {
-	s := &Server{temporary: opts.Dir == "", durable: opts.Durable || opts.Dir != "", port: opts.Port, log: opts.Logger}
+	s := &Server{temporary: opts.Dir == "", durable: opts.Durable || opts.Dir != "", port: opts.Port, log: opts.Logger,
+		tls: opts.TLS != nil}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -93,16 +99,21 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	if err = s.start(ctx); err != nil {
+	if err = s.start(ctx, opts.TLS); err != nil {
 		_ = s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Server) start(ctx context.Context) error {
+func (s *Server) start(ctx context.Context, tls *TLS) error {
 	if err := s.chown(s.sockDir); err != nil {
 		return err
+	}
+	if tls != nil {
+		if err := s.writeTLS(tls); err != nil {
+			return err
+		}
 	}
 	if err := s.initdb(ctx); err != nil {
 		return err
@@ -134,14 +145,21 @@ func (s *Server) start(ctx context.Context) error {
 // DSN is a connection string for database db as the orders role.
 func (s *Server) DSN(db string) string {
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(appUser, appPassword),
-		Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)), Path: "/" + db, RawQuery: "sslmode=disable"}
+		Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)), Path: "/" + db, RawQuery: "sslmode=" + s.sslmode()}
 	return u.String()
 }
 
 // AdminDSN is a connection string for the superuser, to the postgres
 // database.
 func (s *Server) AdminDSN() string {
-	return "postgres://postgres@" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) + "/postgres?sslmode=disable"
+	return "postgres://postgres@" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) + "/postgres?sslmode=" + s.sslmode()
+}
+
+func (s *Server) sslmode() string {
+	if s.tls {
+		return "require"
+	}
+	return "disable"
 }
 
 // socketDSN reaches the superuser through this server's own socket directory,
@@ -204,6 +222,9 @@ func (s *Server) Resume(ctx context.Context) error {
 	logStart, _ := logFile.Seek(0, io.SeekEnd)
 	args := []string{"-D", s.dataDir, "-k", s.sockDir, "-p", strconv.Itoa(s.port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"}
+	if s.tls {
+		args = append(args, s.tlsArgs()...)
+	}
 	if !s.durable { // durability buys nothing for data deleted at the end
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
