@@ -33,3 +33,5 @@ type apache struct{ k *kafkatest.Apache }
 func (a apache) addrs() []string                   { return []string{a.k.Addr()} }
 func (a apache) restart(ctx context.Context) error { return a.k.Restart(ctx) }
 func (a apache) kind() string                      { return "Apache Kafka" }
+func (a apache) down() error                       { return a.k.Down() }
+func (a apache) up(ctx context.Context) error      { return a.k.Restart(ctx) }

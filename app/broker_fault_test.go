@@ -18,6 +18,9 @@ type broker interface {
 	addrs() []string
 	restart(ctx context.Context) error
 	kind() string
+	// down stops the broker, keeping its data; up starts it again.
+	down() error
+	up(ctx context.Context) error
 }
 
 // restartableBroker is kfake persisting to a data dir (restarted on the same
@@ -55,6 +58,20 @@ func (k *kfakeBroker) kind() string    { return "kfake" }
 
 func (k *kfakeBroker) restart(context.Context) error {
 	k.c.Close()
+	c, err := k.start(k.port)
+	if err != nil {
+		return err
+	}
+	k.c = c
+	return nil
+}
+
+func (k *kfakeBroker) down() error {
+	k.c.Close()
+	return nil
+}
+
+func (k *kfakeBroker) up(context.Context) error {
 	c, err := k.start(k.port)
 	if err != nil {
 		return err

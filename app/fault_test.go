@@ -355,3 +355,48 @@ func TestFaultTwoInstancesAndOneStops(t *testing.T) {
 	lost, dup := audit(t, cfg.Postgres.DSN, w)
 	reliability(t, len(w.msgs), lost, dup, metric(t, baseB, `orders_ingested_total{outcome="duplicate"}`), recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
 }
+
+// Readiness follows the broker: with every broker gone, /readyz answers 503
+// naming kafka, and 200 again once the broker is back; an instance that owns
+// no partition (two instances, one partition) is ready all the same. The
+// contract gives 30 s for each; the test logs how long each took.
+func TestFaultReadinessFollowsTheBroker(t *testing.T) {
+	b := restartableBroker(t)
+	brokers := b.addrs()
+	f := newFleet(t, brokers, 1)
+	f.add()
+	f.add() // owns no partition
+	ready := func(m *member) (int, string) {
+		s, _, body, err := tryGet(m.base + "/readyz")
+		if err != nil {
+			return 0, err.Error()
+		}
+		return s, string(body)
+	}
+	gone := time.Now()
+	if err := b.down(); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range f.members {
+		eventually(t, m.base+" 503 naming kafka with the broker gone", 45*time.Second, func() bool {
+			s, body := ready(m)
+			return s == 503 && strings.Contains(body, "kafka")
+		})
+		t.Logf("%s: 503 naming kafka %.1f s after the broker went", m.base, time.Since(gone).Seconds())
+	}
+	time.Sleep(time.Until(gone.Add(45 * time.Second))) // away 45 s in all
+	back := time.Now()
+	if err := b.up(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range f.members {
+		eventually(t, m.base+" 200 with the broker back", 60*time.Second, func() bool { s, _ := ready(m); return s == 200 })
+		t.Logf("%s: 200 %.1f s after the broker came back", m.base, time.Since(back).Seconds())
+	}
+	gen := fake.New(16)
+	want := send(t, b.addrs(), f.cfg.Kafka.Topic, gen, 100, 100)
+	eventually(t, "orders sent after the outage stored", 60*time.Second, func() bool {
+		o, _ := counts(t, f.store)
+		return o == int64(len(want))
+	})
+}

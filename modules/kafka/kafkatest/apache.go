@@ -366,6 +366,14 @@ func (a *Apache) Restart(ctx context.Context) error {
 	return nil
 }
 
+// Down shuts the broker down as an outage would, keeping its storage and
+// ports; Restart brings it back.
+func (a *Apache) Down() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stopLocked()
+}
+
 // Stop shuts the broker down (SIGTERM, then SIGKILL after 30 s) and removes
 // a temporary data directory.
 func (a *Apache) Stop() error {
