@@ -80,7 +80,7 @@ func decode(raw []byte) (Order, *FieldError, error) {
 	if !utf8.Valid(raw) {
 		return o, nil, reject(KindDecode, "", "message is not valid UTF-8")
 	}
-	trimmed := bytes.TrimSpace(raw)
+	trimmed := trimSpace(raw)
 	if len(trimmed) == 0 {
 		return o, nil, reject(KindDecode, "", "message is empty, want a JSON object")
 	}
@@ -425,6 +425,13 @@ func skipSpace(data []byte, i int) int {
 	}
 	return i
 }
+
+// jsonSpace is JSON's white space; Unicode's other spaces (U+00A0, U+3000,
+// \v) are not JSON, as json.Valid says.
+const jsonSpace = " \t\n\r"
+
+// trimSpace drops the JSON white space around a message.
+func trimSpace(raw []byte) []byte { return bytes.Trim(raw, jsonSpace) }
 
 // dotted joins a child's path to its parent's name.
 func dotted(field string) string {

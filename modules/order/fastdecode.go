@@ -27,7 +27,7 @@ func fastDecode(raw []byte) (o Order, canon []byte, ok bool) {
 	// One copy of the message backs every string of the order, in place of
 	// a string allocated for each field; when the message is canonical, the
 	// same bytes are its JSON. Nothing writes to them after this.
-	buf := bytes.Clone(bytes.TrimSpace(raw))
+	buf := bytes.Clone(trimSpace(raw))
 	d := fastDecoder{data: buf, text: unsafe.String(unsafe.SliceData(buf), len(buf)), canon: true}
 	var date string
 	ok = d.object(orderShape, func(key []byte) bool {

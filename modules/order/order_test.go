@@ -150,6 +150,10 @@ func TestDecodeRejections(t *testing.T) {
 		{"number out of int64 range", []byte(`{"sm_id": 99999999999999999999}`), "sm_id", "integer"},
 		{"too deep", []byte(`{"x":` + strings.Repeat("[", 65) + strings.Repeat("]", 65) + `}`), "", "deeper than 64"},
 		{"too large", append(append([]byte(`{"x":"`), make([]byte, order.MaxMessageBytes)...), `"}`...), "", "more than"},
+		// Unicode's other spaces are not JSON white space (json.Valid agrees).
+		{"no-break space before", append([]byte("\u00a0"), fixtureBytes(t)...), "", "not JSON"},
+		{"ideographic space after", append(fixtureBytes(t), "\u3000"...), "", "not JSON"},
+		{"vertical tab before", append([]byte("\v"), fixtureBytes(t)...), "", "not JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -257,4 +261,13 @@ func TestRecordNewer(t *testing.T) {
 	if r.Newer(r) {
 		t.Error("a record is not newer than itself")
 	}
+}
+
+func fixtureBytes(t *testing.T) []byte {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/model.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
