@@ -33,7 +33,7 @@ func Options(cfg config.Config) fx.Option {
 				DSN: cfg.Postgres.DSN, DirectDSN: cfg.Postgres.DirectDSN, MaxConns: cfg.Postgres.MaxConns,
 				ConnectTimeout: cfg.Postgres.ConnectTimeout,
 			},
-			cache.Config{Capacity: cfg.Cache.Capacity},
+			cache.Config{Capacity: cfg.Cache.Capacity, MaxBytes: cfg.Cache.MaxBytes},
 			kafka.Config{
 				Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.Group, DLQTopic: cfg.Kafka.DLQTopic,
 				Partitions: cfg.Kafka.Partitions, BatchSize: cfg.Kafka.BatchSize, BatchWait: cfg.Kafka.BatchWait,
@@ -117,6 +117,8 @@ func follow(lc fx.Lifecycle, f *postgres.Follower, log *slog.Logger) {
 // gauges export the sizes the modules keep, read at each scrape.
 func gauges(m *metrics.Metrics, c *cache.Cache, k *kafka.Consumer) {
 	m.Gauge("orders_cache_entries", "Orders held in the in-memory cache.", func() float64 { return float64(c.Len()) })
+	m.Gauge("orders_cache_bytes", "Bytes of order JSON held in the in-memory cache (bounded by cache.max_bytes).",
+		func() float64 { return float64(c.Bytes()) })
 	m.Gauge("orders_consumer_lag", "Messages in owned partitions not yet stored or parked, summed over partitions (partition ends read every 5 s).",
 		func() float64 { return float64(k.Lag()) })
 }

@@ -1,5 +1,6 @@
-// Package cache keeps the newest orders in memory: at most Capacity records,
-// ordered by date_created then uid. It does no I/O.
+// Package cache keeps the newest orders in memory: at most Capacity records
+// and at most MaxBytes of their JSON, ordered by date_created then uid. It
+// does no I/O.
 package cache
 
 import (
@@ -16,6 +17,8 @@ import (
 type Cache struct {
 	mu       sync.RWMutex
 	capacity int
+	maxBytes int // most JSON bytes held; 0 means no bound but the count
+	bytes    int // JSON bytes held
 	byUID    map[string]order.Record
 	// byAge orders the held records oldest first, so the record to evict and
 	// the newest n are both at an end of the tree.
@@ -38,41 +41,56 @@ func older(a, b slot) bool {
 func slotOf(r order.Record) slot { return slot{order.Key{DateCreated: r.DateCreated, UID: r.UID}} }
 
 // New returns a cache holding at most capacity records; 0 disables it.
-func New(capacity int) *Cache {
+func New(capacity int) *Cache { return NewBounded(capacity, 0) }
+
+// NewBounded returns a cache holding at most capacity records and at most
+// maxBytes of their JSON (0: no bound but the count), the newest that fit.
+func NewBounded(capacity, maxBytes int) *Cache {
 	capacity = max(capacity, 0)
 	return &Cache{
 		capacity: capacity,
+		maxBytes: max(maxBytes, 0),
 		byUID:    make(map[string]order.Record, capacity),
 		byAge:    btree.NewG(32, older),
 	}
 }
 
-// Put adds r if it is among the newest Capacity records and reports whether the
-// cache holds it afterwards. A record older than everything in a full cache is
-// refused rather than displacing a newer one.
+// Put adds r if it is among the newest records that fit and reports whether
+// the cache holds it afterwards. A record older than everything in a full
+// cache is refused rather than displacing a newer one; when the JSON bytes go
+// over MaxBytes, the oldest records leave until they fit (r itself, if it is
+// the oldest, or larger than the bound alone).
 func (c *Cache) Put(r order.Record) bool {
-	if c.capacity == 0 {
+	if c.capacity == 0 || c.maxBytes > 0 && len(r.JSON) > c.maxBytes {
 		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.byUID[r.UID]; ok {
-		c.byAge.Delete(slotOf(old))
-		c.byAge.ReplaceOrInsert(slotOf(r))
-		c.byUID[r.UID] = r
-		return true
-	}
-	if len(c.byUID) >= c.capacity {
+		c.remove(old)
+	} else if len(c.byUID) >= c.capacity {
 		oldest, _ := c.byAge.Min()
 		if !older(oldest, slotOf(r)) {
 			return false
 		}
-		c.byAge.DeleteMin()
-		delete(c.byUID, oldest.UID)
+		c.remove(c.byUID[oldest.UID])
 	}
 	c.byAge.ReplaceOrInsert(slotOf(r))
 	c.byUID[r.UID] = r
-	return true
+	c.bytes += len(r.JSON)
+	for c.maxBytes > 0 && c.bytes > c.maxBytes {
+		oldest, _ := c.byAge.Min()
+		c.remove(c.byUID[oldest.UID])
+	}
+	_, held := c.byUID[r.UID]
+	return held
+}
+
+// remove drops a held record.
+func (c *Cache) remove(r order.Record) {
+	c.byAge.Delete(slotOf(r))
+	delete(c.byUID, r.UID)
+	c.bytes -= len(r.JSON)
 }
 
 // Admits reports whether Put would take a record with key k that the cache
@@ -117,6 +135,13 @@ func (c *Cache) Newest(n int) []order.Record {
 		return true
 	})
 	return out
+}
+
+// Bytes is how many bytes of JSON the cache holds.
+func (c *Cache) Bytes() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.bytes
 }
 
 // Len is how many records the cache holds.

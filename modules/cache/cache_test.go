@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -262,5 +263,48 @@ func TestCacheAdmits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The cache holds the newest records whose JSON fits in MaxBytes: a thousand
+// 1 MB orders cannot take a gigabyte.
+func TestCacheBoundedByBytes(t *testing.T) {
+	sized := func(uid string, minutes, size int) order.Record {
+		r := rec(uid, minutes)
+		r.JSON = make([]byte, size)
+		return r
+	}
+	tests := []struct {
+		name      string
+		give      []order.Record
+		wantHeld  []string
+		wantBytes int
+	}{
+		{"under the bound keeps all", []order.Record{sized("a", 1, 30), sized("b", 2, 30)}, []string{"a", "b"}, 60},
+		{"over the bound evicts the oldest", []order.Record{sized("a", 1, 40), sized("b", 2, 40), sized("c", 3, 40)}, []string{"b", "c"}, 80},
+		{"an older record that does not fit is refused", []order.Record{sized("b", 2, 50), sized("c", 3, 50), sized("a", 1, 10)}, []string{"b", "c"}, 100},
+		{"one record larger than the bound is refused", []order.Record{sized("a", 1, 10), sized("big", 2, 101)}, []string{"a"}, 10},
+		{"a large new record evicts several", []order.Record{sized("a", 1, 30), sized("b", 2, 30), sized("c", 3, 30), sized("d", 4, 90)}, []string{"d"}, 90},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewBounded(10, 100)
+			for _, r := range tt.give {
+				c.Put(r)
+			}
+			if got := held(c, "a", "b", "c", "d", "big"); !slices.Equal(got, tt.wantHeld) {
+				t.Fatalf("held %v, want %v", got, tt.wantHeld)
+			}
+			if c.Bytes() != tt.wantBytes || c.Len() != len(tt.wantHeld) {
+				t.Fatalf("Bytes() = %d, Len() = %d; want %d, %d", c.Bytes(), c.Len(), tt.wantBytes, len(tt.wantHeld))
+			}
+		})
+	}
+	c := NewBounded(1000, 10<<20)
+	for i := range 1000 {
+		c.Put(sized(fmt.Sprintf("big-%04d", i), i, 1<<20))
+	}
+	if c.Bytes() > 10<<20 || c.Len() != 10 {
+		t.Fatalf("a thousand 1 MiB orders left %d bytes in %d records, want at most 10 MiB in 10", c.Bytes(), c.Len())
 	}
 }

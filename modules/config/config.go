@@ -114,6 +114,7 @@ type Kafka struct {
 // Cache configures the in-memory cache.
 type Cache struct {
 	Capacity int // cache.capacity
+	MaxBytes int // cache.max_bytes: most bytes of order JSON held; 0 bounds by count only
 }
 
 // Log configures logging.
@@ -144,6 +145,7 @@ func defaults() map[string]any {
 		"kafka.batch_size":         "500",
 		"kafka.batch_wait":         "50ms",
 		"cache.capacity":           "1000",
+		"cache.max_bytes":          "256MiB",
 		"log.level":                "info",
 		"log.format":               "json",
 		"postgres.direct_dsn":      "",
@@ -349,6 +351,9 @@ func parse(k *koanf.Koanf) (Config, error) {
 	if c.Cache.Capacity, err = integer(k, "cache.capacity", 0, 10_000_000); err != nil {
 		return c, err
 	}
+	if c.Cache.MaxBytes, err = byteSize(k, "cache.max_bytes", 0, 1<<40); err != nil {
+		return c, err
+	}
 
 	c.Log.Level = strings.ToLower(str("log.level"))
 	switch c.Log.Level {
@@ -422,6 +427,26 @@ func dsn(key, v string) error {
 		return bad(key, "is neither a postgres:// URL nor key=value pairs")
 	}
 	return nil
+}
+
+// byteSize reads a size in bytes: a whole number, or one followed by KiB,
+// MiB or GiB.
+func byteSize(k *koanf.Koanf, key string, lo, hi int) (int, error) {
+	raw := strings.TrimSpace(k.String(key))
+	digits, unit := raw, 1
+	for suffix, size := range map[string]int{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if d, ok := strings.CutSuffix(raw, suffix); ok {
+			digits, unit = strings.TrimSpace(d), size
+		}
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < 0 {
+		return 0, bad(key, "%q is not a size (a whole number of bytes, or like 64MiB, 1GiB)", raw)
+	}
+	if n > hi/unit || n*unit < lo {
+		return 0, bad(key, "%s is out of range %d to %d bytes", raw, lo, hi)
+	}
+	return n * unit, nil
 }
 
 func integer(k *koanf.Koanf, key string, lo, hi int) (int, error) {

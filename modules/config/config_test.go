@@ -29,7 +29,7 @@ func TestDefaultsWhenFileMissing(t *testing.T) {
 		Postgres: Postgres{DSN: "postgres://orders:orders@localhost:5432/orders?sslmode=disable", ConnectTimeout: 30 * time.Second},
 		Kafka: Kafka{Brokers: []string{"localhost:9092"}, Topic: "orders", Group: "bank", DLQTopic: "orders.dlq",
 			Partitions: 3, BatchSize: 500, BatchWait: 50 * time.Millisecond},
-		Cache:      Cache{Capacity: 1000},
+		Cache:      Cache{Capacity: 1000, MaxBytes: 256 << 20},
 		Log:        Log{Level: "info", Format: "json"},
 		Validation: Validation{Totals: true, MaxFuture: time.Hour},
 	}
@@ -93,6 +93,9 @@ func TestBadValueNamesTheKey(t *testing.T) {
 	}{
 		{[]string{"APP_CACHE_CAPACITY=lots"}, "cache.capacity", `"lots" is not a whole number`},
 		{[]string{"APP_CACHE_CAPACITY=-1"}, "cache.capacity", "out of range"},
+		{[]string{"APP_CACHE_MAX_BYTES=lots"}, "cache.max_bytes", `"lots" is not a size`},
+		{[]string{"APP_CACHE_MAX_BYTES=2TiB"}, "cache.max_bytes", "not a size"},
+		{[]string{"APP_CACHE_MAX_BYTES=2048GiB"}, "cache.max_bytes", "out of range"},
 		{[]string{"APP_HTTP_ADDR=9090"}, "http.addr", "not host:port"},
 		{[]string{"APP_KAFKA_BROKERS="}, "kafka.brokers", "empty"},
 		{[]string{"APP_KAFKA_BROKERS=nohost"}, "kafka.brokers", "not host:port"},
@@ -240,5 +243,32 @@ func TestNoErrorMessageContainsASecret(t *testing.T) {
 				t.Fatalf("message leaks the secret: %q", err)
 			}
 		})
+	}
+}
+
+func TestCacheMaxBytes(t *testing.T) {
+	tests := []struct {
+		give string
+		want int
+	}{
+		{"", 256 << 20},
+		{"0", 0},
+		{"1000", 1000},
+		{"64KiB", 64 << 10},
+		{"64 MiB", 64 << 20},
+		{"1GiB", 1 << 30},
+	}
+	for _, tt := range tests {
+		var environ []string
+		if tt.give != "" {
+			environ = []string{"APP_CACHE_MAX_BYTES=" + tt.give}
+		}
+		cfg, err := Load("", environ)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.give, err)
+		}
+		if cfg.Cache.MaxBytes != tt.want {
+			t.Errorf("%q: MaxBytes = %d, want %d", tt.give, cfg.Cache.MaxBytes, tt.want)
+		}
 	}
 }
