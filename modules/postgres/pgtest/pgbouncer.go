@@ -57,13 +57,7 @@ type Bouncer struct {
 // CI_REQUIRE_PGBOUNCER=1, which makes that a failure.
 func PgBouncer(t testing.TB, direct string, opts BouncerOptions) string {
 	t.Helper()
-	bin, err := findBouncer()
-	if err != nil {
-		if os.Getenv(EnvRequirePgBouncer) == "1" {
-			t.Fatalf("pgtest: %v (%s=1 requires it)", err, EnvRequirePgBouncer)
-		}
-		t.Skipf("pgtest: %v; skipping a test through a transaction pooler", err)
-	}
+	bin := bouncerBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	b, err := startBouncer(ctx, bin, direct, opts)
@@ -86,8 +80,23 @@ func PgBouncer(t testing.TB, direct string, opts BouncerOptions) string {
 // the pooler and the DSN straight to the server.
 func Pooled(t testing.TB, opts BouncerOptions) (pooled, direct string) {
 	t.Helper()
+	bouncerBinary(t) // before making a database for nothing
 	direct = DSN(t)
 	return PgBouncer(t, direct, opts), direct
+}
+
+// bouncerBinary is pgbouncer's path; without one the test is skipped, or
+// fails when CI_REQUIRE_PGBOUNCER=1.
+func bouncerBinary(t testing.TB) string {
+	t.Helper()
+	bin, err := findBouncer()
+	if err != nil {
+		if os.Getenv(EnvRequirePgBouncer) == "1" {
+			t.Fatalf("pgtest: %v (%s=1 requires it)", err, EnvRequirePgBouncer)
+		}
+		t.Skipf("pgtest: %v; skipping a test through a transaction pooler", err)
+	}
+	return bin
 }
 
 func findBouncer() (string, error) {
