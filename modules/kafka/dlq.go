@@ -3,6 +3,7 @@ package kafka
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/IBM/sarama"
@@ -15,7 +16,16 @@ const (
 	HeaderSourceTopic     = "x-source-topic"
 	HeaderSourcePartition = "x-source-partition"
 	HeaderSourceOffset    = "x-source-offset"
+
+	// HeaderReplayOf is set by the producer's -replay-dlq on a message it
+	// republishes: the DLQ record it came from, as "<topic>/<partition>@<offset>".
+	// A replayed message that is parked again keeps it, so a later replay
+	// can tell that this failure was already replayed once.
+	HeaderReplayOf = "x-replay-of"
 )
+
+// dlqHeaders are the headers the DLQ copy says itself.
+var dlqHeaders = []string{HeaderError, HeaderErrorKind, HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset}
 
 // parked is a message that will never be stored, with why.
 type parked struct {
@@ -25,7 +35,9 @@ type parked struct {
 }
 
 // dlqMessage copies the original key and bytes and says where they came from
-// and why they were parked. The original headers travel along after ours.
+// and why they were parked. The original headers travel along after ours,
+// HeaderReplayOf among them, except the original's own copies of ours: a
+// message copied out of the DLQ by hand would otherwise carry two reasons.
 func dlqMessage(topic string, p parked) *sarama.ProducerMessage {
 	headers := []sarama.RecordHeader{
 		{Key: []byte(HeaderError), Value: []byte(p.reason)},
@@ -35,7 +47,7 @@ func dlqMessage(topic string, p parked) *sarama.ProducerMessage {
 		{Key: []byte(HeaderSourceOffset), Value: []byte(strconv.FormatInt(p.msg.Offset, 10))},
 	}
 	for _, h := range p.msg.Headers {
-		if h != nil {
+		if h != nil && !slices.Contains(dlqHeaders, string(h.Key)) {
 			headers = append(headers, *h)
 		}
 	}
