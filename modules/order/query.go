@@ -48,6 +48,10 @@ type Parked struct {
 	Key       []byte
 	Body      []byte // the first bytes of the message; Size is its whole length
 	Size      int
+	// ReplayOf is the DLQ record this message is a replay of, as
+	// "<topic>/<partition>@<offset>" (x-replay-of, or the older
+	// x-replayed-from); empty when it was parked on first delivery.
+	ReplayOf string
 }
 
 // ParkedPage is one listing of parked messages, newest first, with an opaque
@@ -55,4 +59,7 @@ type Parked struct {
 type ParkedPage struct {
 	Items []Parked
 	Next  string
+	// Counts is how many messages of each kind are parked, over the whole
+	// topic whatever kind the page lists.
+	Counts map[Kind]int
 }
