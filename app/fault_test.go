@@ -123,12 +123,26 @@ func storedCount(t *testing.T, dsn string) int64 {
 	return n
 }
 
-func reliability(t *testing.T, messages, lost, duplicated int, redelivered float64, recover time.Duration, dlq int) {
+// anyRedelivery is wantRedelivered for a fault whose redeliveries depend on
+// timing the test does not control (a broker restart may or may not cut a
+// commit); every redelivered message is still checked to be a no-op.
+const anyRedelivery = -1
+
+// reliability logs the RELIABILITY line and checks it: nothing lost or
+// duplicated, nothing parked (every workload order is valid), and, when the
+// test knows it, exactly the redeliveries the fault must cause.
+func reliability(t *testing.T, messages, lost, duplicated int, redelivered float64, wantRedelivered int, recover time.Duration, dlq int) {
 	t.Helper()
 	t.Logf("RELIABILITY | %s | messages=%d | lost=%d | duplicated=%d | redelivered=%d | recover_s=%.1f | dlq=%d",
 		t.Name(), messages, lost, duplicated, int(redelivered), recover.Seconds(), dlq)
 	if lost != 0 || duplicated != 0 {
-		t.Fatalf("%d lost, %d duplicated; want 0 and 0", lost, duplicated)
+		t.Errorf("%d lost, %d duplicated; want 0 and 0", lost, duplicated)
+	}
+	if dlq != 0 {
+		t.Errorf("%d valid orders parked in the DLQ, want 0", dlq)
+	}
+	if wantRedelivered != anyRedelivery && int(redelivered) != wantRedelivered {
+		t.Errorf("%d messages redelivered, want %d", int(redelivered), wantRedelivered)
 	}
 }
 
@@ -162,6 +176,9 @@ func TestFaultKill9DuringIngestion(t *testing.T) {
 	}
 	<-first.done
 	atKill := storedCount(t, cfg.Postgres.DSN)
+	// The restarted service starts from the committed offsets: exactly the
+	// orders stored after the last commit come again.
+	committed := kafkatest.CommittedSum(t, brokers, cfg.Kafka.Group, cfg.Kafka.Topic)
 
 	restarted := time.Now()
 	startChild(t, bin, environ)
@@ -176,8 +193,8 @@ func TestFaultKill9DuringIngestion(t *testing.T) {
 	})
 	servedAll(t, base, w)
 	lost, dup := audit(t, cfg.Postgres.DSN, w)
-	t.Logf("killed with %d of %d stored", atKill, len(w.msgs))
-	reliability(t, len(w.msgs), lost, dup, metric(t, base, `orders_ingested_total{outcome="duplicate"}`), recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
+	t.Logf("killed with %d of %d stored, %d committed", atKill, len(w.msgs), committed)
+	reliability(t, len(w.msgs), lost, dup, metric(t, base, `orders_ingested_total{outcome="duplicate"}`), int(atKill-committed), recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
 }
 
 func TestFaultPostgresDownDuringIngestion(t *testing.T) {
@@ -239,7 +256,8 @@ func TestFaultPostgresDownDuringIngestion(t *testing.T) {
 	servedAll(t, base, w)
 	lost, dup := audit(t, cfg.Postgres.DSN, w)
 	t.Logf("database down for %.1f s", up.Sub(down).Seconds())
-	reliability(t, len(w.msgs), lost, dup, metric(t, base, `orders_ingested_total{outcome="duplicate"}`), recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
+	// The service was not restarted and never committed past a stored order.
+	reliability(t, len(w.msgs), lost, dup, metric(t, base, `orders_ingested_total{outcome="duplicate"}`), 0, recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
 }
 
 func TestFaultBrokerRestartDuringIngestion(t *testing.T) {
@@ -274,7 +292,7 @@ func TestFaultBrokerRestartDuringIngestion(t *testing.T) {
 	})
 	servedAll(t, base, w)
 	lost, dup := audit(t, cfg.Postgres.DSN, w)
-	reliability(t, len(w.msgs), lost, dup, metric(t, base, `orders_ingested_total{outcome="duplicate"}`), recover, dlqCount(t, b.addrs(), cfg.Kafka.DLQTopic))
+	reliability(t, len(w.msgs), lost, dup, metric(t, base, `orders_ingested_total{outcome="duplicate"}`), anyRedelivery, recover, dlqCount(t, b.addrs(), cfg.Kafka.DLQTopic))
 }
 
 func TestFaultSIGTERMDuringIngestion(t *testing.T) {
@@ -307,14 +325,12 @@ func TestFaultSIGTERMDuringIngestion(t *testing.T) {
 	eventually(t, "the restarted service to catch up", 30*time.Second, func() bool {
 		return metric(t, base, `orders_ingested_total{outcome="stored"}`) == float64(int64(len(w.msgs))-atStop)
 	})
+	// A clean stop commits everything it processed: nothing comes again.
 	redelivered := metric(t, base, `orders_ingested_total{outcome="duplicate"}`)
-	if redelivered != 0 {
-		t.Errorf("%v orders seen again after a clean SIGTERM, want 0 (everything processed is committed)", redelivered)
-	}
 	servedAll(t, base, w)
 	lost, dup := audit(t, cfg.Postgres.DSN, w)
 	t.Logf("exit 0 %.2f s after SIGTERM with %d of %d stored", stopTook.Seconds(), atStop, len(w.msgs))
-	reliability(t, len(w.msgs), lost, dup, redelivered, recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
+	reliability(t, len(w.msgs), lost, dup, redelivered, 0, recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
 }
 
 func TestFaultTwoInstancesAndOneStops(t *testing.T) {
@@ -353,7 +369,8 @@ func TestFaultTwoInstancesAndOneStops(t *testing.T) {
 	recover := time.Since(stopped)
 	servedAll(t, baseB, w)
 	lost, dup := audit(t, cfg.Postgres.DSN, w)
-	reliability(t, len(w.msgs), lost, dup, metric(t, baseB, `orders_ingested_total{outcome="duplicate"}`), recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
+	// A's SIGTERM commits what it stored; B starts A's partitions there.
+	reliability(t, len(w.msgs), lost, dup, metric(t, baseB, `orders_ingested_total{outcome="duplicate"}`), 0, recover, dlqCount(t, brokers, cfg.Kafka.DLQTopic))
 }
 
 // Readiness follows the broker: with every broker gone, /readyz answers 503

@@ -71,8 +71,8 @@ func EnsureServiceTopics(brokers []string, partitions int32, topic, dlqTopic str
 }
 
 // EnsureTopics creates the topics when they are missing. A broker that
-// forbids creation is not an error here: the consumer then waits for the
-// topic.
+// refuses the creation returns its error, and the consumer retries the whole
+// session with backoff until the topic exists (created by an operator).
 func (s Security) EnsureTopics(brokers []string, partitions int32, topics ...string) error {
 	return s.ensureTopics(brokers, partitions, topics, nil)
 }
