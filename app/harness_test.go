@@ -61,6 +61,7 @@ func env(cfg config.Config) []string {
 	return append(os.Environ(),
 		"APP_HTTP_ADDR="+cfg.HTTP.Addr,
 		"APP_POSTGRES_DSN="+cfg.Postgres.DSN,
+		"APP_POSTGRES_DIRECT_DSN="+cfg.Postgres.DirectDSN,
 		"APP_KAFKA_BROKERS="+strings.Join(cfg.Kafka.Brokers, ","),
 		"APP_KAFKA_TOPIC="+cfg.Kafka.Topic,
 		"APP_KAFKA_DLQ_TOPIC="+cfg.Kafka.DLQTopic,

@@ -140,7 +140,7 @@ func (s *Store) SaveBatch(ctx context.Context, batch []order.Parsed) ([]order.Ou
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("save batch of %d: %w", len(batch), err)
+		return nil, fmt.Errorf("save batch of %d: %w", len(batch), poolerHint(err))
 	}
 	return outcomes, nil
 }

@@ -8,6 +8,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"go.uber.org/fx"
 	gormpg "gorm.io/driver/postgres"
@@ -142,7 +144,7 @@ func (s *Store) open(ctx context.Context, cfg Config) error {
 	applied, err := s.migrateDirect(ctx, cfg, sqlDB)
 	if err != nil {
 		_ = sqlDB.Close()
-		return fmt.Errorf("postgres: %w", err)
+		return fmt.Errorf("postgres: %w", poolerHint(err))
 	}
 	s.conn.Store(&conn{gorm: gdb, sql: sqlDB})
 	s.log.Info("postgres ready", "target", target, "migrations_applied", applied, "pool", poolSize)
@@ -170,6 +172,17 @@ func (s *Store) migrateDirect(ctx context.Context, cfg Config, pool *sql.DB) (in
 	return migrate(ctx, db, s.log)
 }
 
+// poolerHint explains the errors a transaction pooler gives a client that
+// keeps named prepared statements across transactions: postgres.dsn names a
+// pooler and postgres.direct_dsn was not set.
+func poolerHint(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P05" || pgErr.Code == "26000") {
+		return fmt.Errorf("%w (postgres.dsn seems to reach a transaction pooler such as PgBouncer: set postgres.direct_dsn to the server itself)", err)
+	}
+	return err
+}
+
 // waitReachable pings until the server answers, backing off from 100 ms to
 // 2 s, for at most timeout (when positive).
 func (s *Store) waitReachable(ctx context.Context, db *sql.DB, timeout time.Duration, target string) error {
@@ -186,6 +199,13 @@ func (s *Store) waitReachable(ctx context.Context, db *sql.DB, timeout time.Dura
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		attempts++
 		last = db.PingContext(ctx)
+		// A certificate the DSN's sslrootcert does not trust will not be
+		// trusted on the next try either.
+		var unknownCA x509.UnknownAuthorityError
+		var hostname x509.HostnameError
+		if errors.As(last, &unknownCA) || errors.As(last, &hostname) {
+			return struct{}{}, backoff.Permanent(last)
+		}
 		return struct{}{}, last
 	},
 		backoff.WithBackOff(wait),
