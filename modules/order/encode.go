@@ -8,11 +8,12 @@ import (
 	"unicode/utf8"
 )
 
-// encoder writes an order's canonical JSON: byte for byte what json.Marshal
-// gives for it (fields in declaration order, no white space, Marshal's
-// string escaping). Marshal's reflection cost as much as decoding the order
-// did, on every message; FuzzFastDecode and TestEncoderIsMarshal hold this
-// to Marshal's output. Each key is written with the punctuation before it.
+// encoder writes an order's canonical JSON: byte for byte what marshal (the
+// standard library, HTML escaping off) gives for it: fields in declaration
+// order, no white space, < > & as they are. Marshal's reflection cost as
+// much as decoding the order did, on every message; FuzzFastDecode and
+// TestCanonicalIsMarshal hold this to marshal's output. Each key is written
+// with the punctuation before it.
 type encoder struct{ b []byte }
 
 func (e *encoder) str(key, v string) {
@@ -107,14 +108,14 @@ func canonical(o *Order) ([]byte, error) {
 	return bytes.Clone(e.b), nil
 }
 
-// appendString appends s quoted. A string Marshal would write as it is
-// (printable ASCII but " \ < > &, and valid UTF-8 other than U+2028 and
-// U+2029), as nearly all are, is copied; any other is left to Marshal.
+// appendString appends s quoted. A string marshal would write as it is
+// (printable ASCII but " and \, and valid UTF-8 other than U+2028 and
+// U+2029), as nearly all are, is copied; any other is left to marshal.
 func appendString(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			if c < 0x20 || c == '"' || c == '\\' {
 				return appendMarshaled(dst, s)
 			}
 			i++
@@ -132,6 +133,19 @@ func appendString(dst []byte, s string) []byte {
 }
 
 func appendMarshaled(dst []byte, s string) []byte {
-	quoted, _ := json.Marshal(s) // a string always encodes
+	quoted, _ := marshal(s) // a string always encodes
 	return append(dst, quoted...)
+}
+
+// marshal is json.Marshal without HTML escaping: a stored order keeps < > &
+// as they are (escaped, a message of them grew five times over). Pages
+// escape what they show; the API serves the JSON as application/json.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil // Encode ends each value with one
 }

@@ -17,9 +17,10 @@ import (
 // reason. When it answers ok, the Order is the one decode would give: the
 // differential fuzz test FuzzFastDecode holds it to that.
 //
-// When the message already is the order's canonical JSON (what json.Marshal
-// writes for it: this service's producer sends exactly that), canon is those
-// bytes, and Parse need not encode the order again.
+// When the message already is the order's canonical JSON (what marshal
+// writes for it; this service's producer sends json.Marshal's form, which is
+// the same unless a string holds < > or &), canon is those bytes, and Parse
+// need not encode the order again.
 func fastDecode(raw []byte) (o Order, canon []byte, ok bool) {
 	if len(raw) > MaxMessageBytes || !utf8.Valid(raw) {
 		return o, nil, false
@@ -111,9 +112,9 @@ type fastDecoder struct {
 	text  string // data as a string, sharing its bytes
 	i     int
 	depth int
-	// canon stays true while data is what json.Marshal writes for the
-	// order: no white space, every field in declaration order and no other,
-	// strings written as Marshal writes them, integers without "-0".
+	// canon stays true while data is what marshal writes for the order:
+	// no white space, every field in declaration order and no other,
+	// strings written as marshal writes them, integers without "-0".
 	canon bool
 }
 
@@ -197,7 +198,7 @@ func (d *fastDecoder) object(sh *shape, field func(key []byte) bool) bool {
 // What a string token holds besides plain characters.
 const (
 	escaped = 1 << iota // a backslash escape
-	marked              // < > & U+2028 or U+2029, which json.Marshal writes escaped
+	marked              // U+2028 or U+2029, which marshal writes escaped
 )
 
 // Classes of bytes inside a string token; 0 is a plain byte.
@@ -206,7 +207,7 @@ const (
 	quoteByte
 	backslashByte
 	controlByte // below 0x20: only escaped
-	markedByte  // < > &, or 0xE2, the first byte of U+2028 and U+2029
+	markedByte  // 0xE2, the first byte of U+2028 and U+2029
 )
 
 // stringBytes classifies every byte value, so that the scan of a string
@@ -216,7 +217,7 @@ var stringBytes = func() (t [256]uint8) {
 		t[c] = controlByte
 	}
 	t['"'], t['\\'] = quoteByte, backslashByte
-	t['<'], t['>'], t['&'], t[0xE2] = markedByte, markedByte, markedByte, markedByte
+	t[0xE2] = markedByte
 	return t
 }()
 
@@ -244,7 +245,7 @@ func (d *fastDecoder) rawString() (s []byte, flags uint8, ok bool) {
 		case controlByte:
 			return nil, 0, false
 		case markedByte: // the data is valid UTF-8, so 0xE2 0x80 0xA8 is U+2028
-			if c != 0xE2 || i+2 < len(d.data) && d.data[i+1] == 0x80 && d.data[i+2]&^1 == 0xA8 {
+			if i+2 < len(d.data) && d.data[i+1] == 0x80 && d.data[i+2]&^1 == 0xA8 {
 				flags |= marked
 			}
 		}
@@ -259,7 +260,7 @@ func (d *fastDecoder) str(dst *string) bool {
 		return false
 	}
 	if flags != 0 {
-		d.canon = false // Marshal would write it otherwise, or might
+		d.canon = false // marshal would write it otherwise, or might
 	}
 	if flags&escaped == 0 {
 		*dst = d.text[start+1 : d.i-1]
@@ -306,7 +307,7 @@ func (d *fastDecoder) int(dst *int64) bool {
 	if neg {
 		n = -n
 		if n == 0 {
-			d.canon = false // Marshal writes 0
+			d.canon = false // marshal writes 0
 		}
 	}
 	*dst = n

@@ -116,7 +116,7 @@ func FuzzParse(f *testing.F) {
 		}
 		if len(p.JSON) > order.MaxMessageBytes {
 			// Escaping can make the canonical form longer than the message
-			// (a raw "<" becomes "\u003c"), and Parse refuses anything
+			// (a raw U+2028 becomes "\u2028"), and Parse refuses anything
 			// past the limit. No other difference is allowed.
 			_, err := order.DefaultRules().Parse(p.JSON)
 			var rej *order.RejectError

@@ -223,6 +223,57 @@ func TestDecodeOfStoredJSON(t *testing.T) {
 	}
 }
 
+// TestHTMLCharactersAreStoredAsTheyAre: < > & in an order are stored and
+// cached as they are, not as \u003c \u003e \u0026 (escaped, a message of
+// 0.98 MB of them became 5.4 MB of stored JSON); pages escape on output.
+func TestHTMLCharactersAreStoredAsTheyAre(t *testing.T) {
+	marks := strings.Repeat("<>&", 85) // 255 characters, the longest an item's text may be
+	var m map[string]any
+	if err := json.Unmarshal(fixture(t), &m); err != nil {
+		t.Fatal(err)
+	}
+	first := item(m, 0)
+	first["name"], first["brand"], first["size"] = marks, marks, marks
+	items := make([]any, order.MaxItems)
+	for i := range items {
+		items[i] = first
+	}
+	m["items"] = items
+	sub(m, "payment")["goods_total"] = len(items) * int(first["total_price"].(float64))
+	sub(m, "payment")["amount"] = sub(m, "payment")["goods_total"].(int) + int(sub(m, "payment")["delivery_cost"].(float64))
+	sub(m, "delivery")["address"] = strings.Repeat("&", 1024)
+	var msg strings.Builder
+	enc := json.NewEncoder(&msg)
+	enc.SetEscapeHTML(false) // as most producers write JSON
+	if err := enc.Encode(m); err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte(msg.String())
+	if len(raw) < 900<<10 || len(raw) > order.MaxMessageBytes {
+		t.Fatalf("the message is %d bytes, want about 0.98 MB", len(raw))
+	}
+
+	p, err := order.DefaultRules().Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.JSON) > len(raw)+64 {
+		t.Errorf("stored JSON is %d bytes for a message of %d", len(p.JSON), len(raw))
+	}
+	var got, want any
+	if err := json.Unmarshal(p.JSON, &got); err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal(raw, &want)
+	if !reflect.DeepEqual(got, want) {
+		t.Error("stored JSON is not the message's JSON value")
+	}
+	back, err := order.Decode(p.JSON)
+	if err != nil || !reflect.DeepEqual(back, p.Order) {
+		t.Errorf("stored JSON reads back as another order (%v)", err)
+	}
+}
+
 func TestValidUID(t *testing.T) {
 	tests := []struct {
 		give string
