@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/marketplace/orders/modules/certtest"
 	"github.com/marketplace/orders/modules/postgres"
 	"github.com/marketplace/orders/modules/postgres/pgtest"
 )
@@ -95,7 +96,7 @@ func TestTLSVerifyFull(t *testing.T) {
 	}
 
 	t.Run("a certificate another CA signed", func(t *testing.T) {
-		other, err := pgtest.NewCA("another CA")
+		other, err := certtest.NewCA("another CA")
 		if err != nil {
 			t.Fatal(err)
 		}

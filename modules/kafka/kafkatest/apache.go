@@ -24,6 +24,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/marketplace/orders/modules/certtest"
 )
 
 // pom names the jars of Apache Kafka 4.1 (see its comment).
@@ -233,7 +235,7 @@ const secureFile = "sasl-ssl.json"
 // reads PEM key stores from the properties themselves; Java's properties
 // format turns each \n back into a line break.
 func (a *Apache) writeSecure() (string, error) {
-	ca, err := NewCA("kafkatest Apache Kafka CA")
+	ca, err := certtest.NewCA("kafkatest Apache Kafka CA")
 	if err != nil {
 		return "", err
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/xdg-go/scram"
+
+	"github.com/marketplace/orders/modules/certtest"
 )
 
 // The SASL mechanisms, as the service's settings spell them.
@@ -55,7 +57,7 @@ type Secure struct {
 func SecureBrokers(t testing.TB, opts SecureOptions) *Secure {
 	t.Helper()
 	dir := t.TempDir()
-	ca, err := NewCA("kafkatest CA")
+	ca, err := certtest.NewCA("kafkatest CA")
 	if err != nil {
 		t.Fatalf("make CA: %v", err)
 	}

@@ -2,19 +2,13 @@ package pgtest
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/marketplace/orders/modules/certtest"
 )
 
 // TLS is a server certificate and its key, PEM files.
@@ -76,7 +70,7 @@ func TLSCluster(t testing.TB) (*Server, string) {
 		t.Skipf("pgtest: %v; a TLS cluster needs the server binaries even with %s set", err, EnvDSN)
 	}
 	dir := t.TempDir()
-	ca, err := NewCA("pgtest CA")
+	ca, err := certtest.NewCA("pgtest CA")
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -84,7 +78,7 @@ func TLSCluster(t testing.TB) (*Server, string) {
 	if err := os.WriteFile(caFile, ca.PEM, 0o644); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	certFile, keyFile, err := ca.IssueFiles(dir, "server", "127.0.0.1", "localhost")
+	certFile, keyFile, err := ca.IssueFiles(dir, "server", "127.0.0.1", "127.0.0.1", "localhost")
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -103,87 +97,4 @@ func TLSCluster(t testing.TB) (*Server, string) {
 		}
 	})
 	return srv, caFile
-}
-
-// CA is a certificate authority made on the spot for one test; nothing of
-// it is ever committed.
-type CA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	// PEM is the CA's certificate, what clients trust.
-	PEM []byte
-}
-
-// NewCA makes a CA valid for a day.
-func NewCA(name string) (*CA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("new CA: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, fmt.Errorf("new CA: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("new CA: %w", err)
-	}
-	return &CA{cert: cert, key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
-}
-
-// IssueFiles signs a server certificate for hosts (IP addresses or DNS
-// names) and writes it to dir as <file>.pem (the leaf, then the CA) and its
-// key as <file>-key.pem (PKCS #8, readable by its owner only).
-func (ca *CA) IssueFiles(dir, file string, hosts ...string) (certFile, keyFile string, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", fmt.Errorf("issue: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: hosts[0]},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		return "", "", fmt.Errorf("issue: %w", err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return "", "", fmt.Errorf("issue: %w", err)
-	}
-	certPEM := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), ca.PEM...)
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
-	certFile, keyFile = filepath.Join(dir, file+".pem"), filepath.Join(dir, file+"-key.pem")
-	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		return "", "", err
-	}
-	return certFile, keyFile, nil
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120)) // crypto/rand does not fail
-	return n
 }

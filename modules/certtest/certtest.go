@@ -1,4 +1,7 @@
-package kafkatest
+// Package certtest makes certificates for tests: a CA made on the spot and the
+// server and client certificates it signs, for brokers and databases that
+// tests start with TLS. Nothing it makes is ever committed.
+package certtest
 
 import (
 	"crypto/ecdsa"
