@@ -235,139 +235,166 @@ func bad(key, format string, args ...any) error {
 
 var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 
+// parse reads and checks every section; the first bad value ends it.
 func parse(k *koanf.Koanf) (Config, error) {
 	var c Config
-	var err error
-	str := func(key string) string { return strings.TrimSpace(k.String(key)) }
+	for _, section := range []func(*koanf.Koanf, *Config) error{
+		parseHTTP, parseValidation, parsePostgres, parseKafka, parseCache, parseLog,
+	} {
+		if err := section(k, &c); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
 
-	c.HTTP.Addr = str("http.addr")
+// str is a setting as text, trimmed.
+func str(k *koanf.Koanf, key string) string { return strings.TrimSpace(k.String(key)) }
+
+func parseHTTP(k *koanf.Koanf, c *Config) error {
+	var err error
+	c.HTTP.Addr = str(k, "http.addr")
 	if err := hostPort("http.addr", c.HTTP.Addr, true); err != nil {
-		return c, err
+		return err
 	}
 	if c.HTTP.RateLimit, err = integer(k, "http.rate_limit", 0, 1_000_000_000); err != nil {
-		return c, err
+		return err
 	}
 	if c.HTTP.RateWindow, err = duration(k, "http.rate_window", time.Second, 24*time.Hour); err != nil {
-		return c, err
+		return err
 	}
 	// The limiter counts in whole seconds and would round 1500ms up to 2s
 	// without saying so.
 	if c.HTTP.RateWindow%time.Second != 0 {
-		return c, bad("http.rate_window", "%s is not a whole number of seconds", c.HTTP.RateWindow)
+		return bad("http.rate_window", "%s is not a whole number of seconds", c.HTTP.RateWindow)
 	}
-
 	for _, v := range list(k.Get("http.trusted_proxies")) {
 		if _, _, err := net.ParseCIDR(v); err != nil {
 			if net.ParseIP(v) == nil {
-				return c, bad("http.trusted_proxies", "%q is not a CIDR (like 10.0.0.0/8) or an IP address", v)
+				return bad("http.trusted_proxies", "%q is not a CIDR (like 10.0.0.0/8) or an IP address", v)
 			}
 		}
 		c.HTTP.TrustedProxies = append(c.HTTP.TrustedProxies, v)
 	}
-	users := k.Get("http.basic_auth_users")
-	if v, ok := users.(string); ok {
-		// One entry a line too, as htpasswd -B writes them to a secret file.
-		users = strings.ReplaceAll(v, "\n", ",")
+	c.HTTP.BasicAuthUsers, err = basicAuthUsers(k.Get("http.basic_auth_users"))
+	return err
+}
+
+// basicAuthUsers reads name:bcrypt-hash entries, comma-separated or one a
+// line (as htpasswd -B writes them to a secret file).
+func basicAuthUsers(v any) (map[string]string, error) {
+	if text, ok := v.(string); ok {
+		v = strings.ReplaceAll(text, "\n", ",")
 	}
-	for _, v := range list(users) {
-		name, hash, ok := strings.Cut(v, ":")
+	var users map[string]string
+	for _, entry := range list(v) {
+		name, hash, ok := strings.Cut(entry, ":")
 		if !ok || name == "" {
-			return c, bad("http.basic_auth_users", "an entry is not name:bcrypt-hash")
+			return nil, bad("http.basic_auth_users", "an entry is not name:bcrypt-hash")
 		}
 		// Never echo the hash: the message names the user only.
 		if !strings.HasPrefix(hash, "$2a$") && !strings.HasPrefix(hash, "$2b$") && !strings.HasPrefix(hash, "$2y$") {
-			return c, bad("http.basic_auth_users", "the hash of user %q is not a bcrypt hash ($2a$, $2b$ or $2y$)", name)
+			return nil, bad("http.basic_auth_users", "the hash of user %q is not a bcrypt hash ($2a$, $2b$ or $2y$)", name)
 		}
-		if c.HTTP.BasicAuthUsers == nil {
-			c.HTTP.BasicAuthUsers = map[string]string{}
+		if users == nil {
+			users = map[string]string{}
 		}
-		if _, dup := c.HTTP.BasicAuthUsers[name]; dup {
-			return c, bad("http.basic_auth_users", "user %q is listed twice", name)
+		if _, dup := users[name]; dup {
+			return nil, bad("http.basic_auth_users", "user %q is listed twice", name)
 		}
-		c.HTTP.BasicAuthUsers[name] = hash
+		users[name] = hash
 	}
+	return users, nil
+}
 
-	switch v := strings.ToLower(str("validation.totals")); v {
+func parseValidation(k *koanf.Koanf, c *Config) error {
+	switch v := strings.ToLower(str(k, "validation.totals")); v {
 	case "check":
 		c.Validation.Totals = true
 	case "off":
 	default:
-		return c, bad("validation.totals", "%q is not one of check, off", v)
+		return bad("validation.totals", "%q is not one of check, off", v)
 	}
-	if c.Validation.MaxFuture, err = duration(k, "validation.max_future", 0, 100*365*24*time.Hour); err != nil {
-		return c, err
-	}
+	var err error
+	c.Validation.MaxFuture, err = duration(k, "validation.max_future", 0, 100*365*24*time.Hour)
+	return err
+}
 
-	c.Postgres.DSN = str("postgres.dsn")
+func parsePostgres(k *koanf.Koanf, c *Config) error {
+	var err error
+	c.Postgres.DSN = str(k, "postgres.dsn")
 	if err := dsn("postgres.dsn", c.Postgres.DSN); err != nil {
-		return c, err
+		return err
 	}
-	c.Postgres.DirectDSN = str("postgres.direct_dsn")
+	c.Postgres.DirectDSN = str(k, "postgres.direct_dsn")
 	if c.Postgres.DirectDSN != "" {
 		if err := dsn("postgres.direct_dsn", c.Postgres.DirectDSN); err != nil {
-			return c, err
+			return err
 		}
 	}
 	if c.Postgres.ConnectTimeout, err = duration(k, "postgres.connect_timeout", time.Second, time.Hour); err != nil {
-		return c, err
+		return err
 	}
-	if c.Postgres.MaxConns, err = integer(k, "postgres.max_conns", 0, 1000); err != nil {
-		return c, err
-	}
+	c.Postgres.MaxConns, err = integer(k, "postgres.max_conns", 0, 1000)
+	return err
+}
 
+func parseKafka(k *koanf.Koanf, c *Config) error {
 	c.Kafka.Brokers = list(k.Get("kafka.brokers"))
 	if len(c.Kafka.Brokers) == 0 {
-		return c, bad("kafka.brokers", "is empty, want host:port[,host:port...]")
+		return bad("kafka.brokers", "is empty, want host:port[,host:port...]")
 	}
 	for _, b := range c.Kafka.Brokers {
 		if err := hostPort("kafka.brokers", b, false); err != nil {
-			return c, err
+			return err
 		}
 	}
 	for _, key := range []string{"kafka.topic", "kafka.group", "kafka.dlq_topic"} {
-		if v := str(key); !topicName.MatchString(v) {
-			return c, bad(key, "%q is not a valid name (1 to 249 of a-z A-Z 0-9 . _ -)", v)
+		if v := str(k, key); !topicName.MatchString(v) {
+			return bad(key, "%q is not a valid name (1 to 249 of a-z A-Z 0-9 . _ -)", v)
 		}
 	}
-	c.Kafka.Topic, c.Kafka.Group, c.Kafka.DLQTopic = str("kafka.topic"), str("kafka.group"), str("kafka.dlq_topic")
+	c.Kafka.Topic, c.Kafka.Group, c.Kafka.DLQTopic = str(k, "kafka.topic"), str(k, "kafka.group"), str(k, "kafka.dlq_topic")
 	if c.Kafka.Topic == c.Kafka.DLQTopic {
-		return c, bad("kafka.dlq_topic", "%q is the same as kafka.topic", c.Kafka.DLQTopic)
+		return bad("kafka.dlq_topic", "%q is the same as kafka.topic", c.Kafka.DLQTopic)
 	}
 	partitions, err := integer(k, "kafka.partitions", 1, 10000)
 	if err != nil {
-		return c, err
+		return err
 	}
 	c.Kafka.Partitions = int32(partitions)
 	if c.Kafka.BatchSize, err = integer(k, "kafka.batch_size", 1, 10000); err != nil {
-		return c, err
+		return err
 	}
 	if c.Kafka.BatchWait, err = duration(k, "kafka.batch_wait", time.Millisecond, time.Minute); err != nil {
-		return c, err
+		return err
 	}
-	if err := kafkaSecurity(k, &c.Kafka); err != nil {
-		return c, err
-	}
+	return kafkaSecurity(k, &c.Kafka)
+}
 
+func parseCache(k *koanf.Koanf, c *Config) error {
+	var err error
 	if c.Cache.Capacity, err = integer(k, "cache.capacity", 0, 10_000_000); err != nil {
-		return c, err
+		return err
 	}
-	if c.Cache.MaxBytes, err = byteSize(k, "cache.max_bytes", 0, 1<<40); err != nil {
-		return c, err
-	}
+	c.Cache.MaxBytes, err = byteSize(k, "cache.max_bytes", 0, 1<<40)
+	return err
+}
 
-	c.Log.Level = strings.ToLower(str("log.level"))
+func parseLog(k *koanf.Koanf, c *Config) error {
+	c.Log.Level = strings.ToLower(str(k, "log.level"))
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		return c, bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+		return bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
-	c.Log.Format = strings.ToLower(str("log.format"))
+	c.Log.Format = strings.ToLower(str(k, "log.format"))
 	switch c.Log.Format {
 	case "json", "text":
 	default:
-		return c, bad("log.format", "%q is not one of json, text", c.Log.Format)
+		return bad("log.format", "%q is not one of json, text", c.Log.Format)
 	}
-	return c, nil
+	return nil
 }
 
 // list takes a TOML array or a comma-separated string, trimmed, without
