@@ -98,6 +98,24 @@ func (c *checker) amount(field string, v int64) bool {
 
 func validate(o *Order, dateProblem *FieldError, rules Rules) *RejectError {
 	c := checker{item: -1}
+	c.header(o, dateProblem, rules)
+	c.delivery(&o.Delivery)
+	money := c.payment(&o.Payment)
+	sum, itemsOK := c.items(o.Items, rules)
+	if rules.Totals {
+		c.totals(&o.Payment, money, sum, itemsOK)
+	}
+	if len(c.problems) == 0 {
+		return nil
+	}
+	if c.more > 0 {
+		c.problems = append(c.problems, FieldError{Message: fmt.Sprintf("and %d more problems", c.more)})
+	}
+	return &RejectError{Kind: KindValidation, Problems: c.problems}
+}
+
+// header checks the order's own fields.
+func (c *checker) header(o *Order, dateProblem *FieldError, rules Rules) {
 	switch {
 	case o.OrderUID == "":
 		c.add("order_uid", "is required")
@@ -113,16 +131,18 @@ func validate(o *Order, dateProblem *FieldError, rules Rules) *RejectError {
 	c.text("shardkey", o.ShardKey, false, maxShortText)
 	c.text("oof_shard", o.OofShard, false, maxShortText)
 	c.amount("sm_id", o.SmID)
-	if dateProblem != nil {
+	switch {
+	case dateProblem != nil:
 		c.problems = append(c.problems, *dateProblem)
-	} else if o.DateCreated.IsZero() {
+	case o.DateCreated.IsZero():
 		c.add("date_created", "is the zero time")
-	} else if limit := rules.now().Add(rules.MaxFuture); o.DateCreated.After(limit) {
+	case o.DateCreated.After(rules.now().Add(rules.MaxFuture)):
 		c.add("date_created", "is %s, more than %s ahead of the service's clock (%s)",
-			o.DateCreated.UTC().Format(time.RFC3339), rules.MaxFuture, limit.Add(-rules.MaxFuture).UTC().Format(time.RFC3339))
+			o.DateCreated.UTC().Format(time.RFC3339), rules.MaxFuture, rules.now().UTC().Format(time.RFC3339))
 	}
+}
 
-	d := o.Delivery
+func (c *checker) delivery(d *Delivery) {
 	c.text("delivery.name", d.Name, true, maxShortText)
 	c.text("delivery.phone", d.Phone, true, maxShortText)
 	c.text("delivery.zip", d.Zip, false, maxShortText)
@@ -130,8 +150,13 @@ func validate(o *Order, dateProblem *FieldError, rules Rules) *RejectError {
 	c.text("delivery.address", d.Address, true, maxLongText)
 	c.text("delivery.region", d.Region, false, maxShortText)
 	c.text("delivery.email", d.Email, false, maxShortText)
+}
 
-	p := o.Payment
+// sane says which of the payment's sums are valid amounts, so the totals
+// compare only those.
+type sane struct{ amount, cost, goods, fee bool }
+
+func (c *checker) payment(p *Payment) sane {
 	// The payment provider's id: any text, equal to the uid or not.
 	c.text("payment.transaction", p.Transaction, true, maxShortText)
 	c.text("payment.request_id", p.RequestID, false, maxShortText)
@@ -145,68 +170,76 @@ func validate(o *Order, dateProblem *FieldError, rules Rules) *RejectError {
 	c.text("payment.provider", p.Provider, true, maxShortText)
 	c.text("payment.bank", p.Bank, false, maxShortText)
 	c.amount("payment.payment_dt", p.PaymentDt)
-	amountOK := c.amount("payment.amount", p.Amount)
-	costOK := c.amount("payment.delivery_cost", p.DeliveryCost)
-	goodsOK := c.amount("payment.goods_total", p.GoodsTotal)
-	feeOK := c.amount("payment.custom_fee", p.CustomFee)
-
-	switch {
-	case len(o.Items) == 0:
-		c.add("items", "must have at least one item")
-	case len(o.Items) > MaxItems:
-		c.add("items", "has %d items, more than %d", len(o.Items), MaxItems)
+	return sane{
+		amount: c.amount("payment.amount", p.Amount),
+		cost:   c.amount("payment.delivery_cost", p.DeliveryCost),
+		goods:  c.amount("payment.goods_total", p.GoodsTotal),
+		fee:    c.amount("payment.custom_fee", p.CustomFee),
 	}
-	itemsOK := len(o.Items) > 0 && len(o.Items) <= MaxItems
-	var sum int64
-	for i, it := range o.Items {
+}
+
+// items checks each item and returns the sum of their total prices and
+// whether it can be compared with goods_total.
+func (c *checker) items(items []Item, rules Rules) (sum int64, ok bool) {
+	switch {
+	case len(items) == 0:
+		c.add("items", "must have at least one item")
+	case len(items) > MaxItems:
+		c.add("items", "has %d items, more than %d", len(items), MaxItems)
+	}
+	ok = len(items) > 0 && len(items) <= MaxItems
+	for i := range items {
 		c.item = i
-		c.amount("chrt_id", it.ChrtID)
-		c.amount("nm_id", it.NmID)
-		c.amount("status", it.Status)
-		c.text("track_number", it.TrackNumber, false, maxShortText)
-		c.text("rid", it.Rid, false, maxShortText)
-		c.text("name", it.Name, true, maxShortText)
-		c.text("size", it.Size, false, maxShortText)
-		c.text("brand", it.Brand, false, maxShortText)
-		priceOK := c.amount("price", it.Price)
-		totalOK := c.amount("total_price", it.TotalPrice)
-		saleOK := it.Sale >= 0 && it.Sale <= 100
-		if !saleOK {
-			c.add("sale", "must be 0 to 100, got %d", it.Sale)
+		if !c.itemOK(&items[i], rules) {
+			ok = false
 		}
-		if rules.Totals && priceOK && saleOK && totalOK {
-			// Producers round the discounted price down or up; both are right.
-			exact := it.Price * (100 - it.Sale)
-			down, up := exact/100, (exact+99)/100
-			if it.TotalPrice != down && it.TotalPrice != up {
-				want := fmt.Sprint(down)
-				if up != down {
-					want = fmt.Sprintf("%d or %d", down, up)
-				}
-				c.add("total_price", "is %d, want %s = price %d × (100 − sale %d) / 100 rounded down or up", it.TotalPrice, want, it.Price, it.Sale)
-			}
-		}
-		if !totalOK {
-			itemsOK = false
-		}
-		sum += it.TotalPrice
+		sum += items[i].TotalPrice
 	}
 	c.item = -1
-	if rules.Totals && itemsOK && goodsOK && p.GoodsTotal != sum {
-		c.add("payment.goods_total", "is %d, want %d = the sum of items' total_price", p.GoodsTotal, sum)
+	return sum, ok
+}
+
+// itemOK checks one item and reports whether its total_price is a valid amount.
+func (c *checker) itemOK(it *Item, rules Rules) bool {
+	c.amount("chrt_id", it.ChrtID)
+	c.amount("nm_id", it.NmID)
+	c.amount("status", it.Status)
+	c.text("track_number", it.TrackNumber, false, maxShortText)
+	c.text("rid", it.Rid, false, maxShortText)
+	c.text("name", it.Name, true, maxShortText)
+	c.text("size", it.Size, false, maxShortText)
+	c.text("brand", it.Brand, false, maxShortText)
+	priceOK := c.amount("price", it.Price)
+	totalOK := c.amount("total_price", it.TotalPrice)
+	saleOK := it.Sale >= 0 && it.Sale <= 100
+	if !saleOK {
+		c.add("sale", "must be 0 to 100, got %d", it.Sale)
 	}
-	if rules.Totals && amountOK && goodsOK && costOK && feeOK {
+	if rules.Totals && priceOK && saleOK && totalOK {
+		// Producers round the discounted price down or up; both are right.
+		exact := it.Price * (100 - it.Sale)
+		down, up := exact/100, (exact+99)/100
+		if it.TotalPrice != down && it.TotalPrice != up {
+			want := fmt.Sprint(down)
+			if up != down {
+				want = fmt.Sprintf("%d or %d", down, up)
+			}
+			c.add("total_price", "is %d, want %s = price %d × (100 − sale %d) / 100 rounded down or up", it.TotalPrice, want, it.Price, it.Sale)
+		}
+	}
+	return totalOK
+}
+
+// totals checks goods_total and amount against what they sum.
+func (c *checker) totals(p *Payment, ok sane, itemsSum int64, itemsOK bool) {
+	if itemsOK && ok.goods && p.GoodsTotal != itemsSum {
+		c.add("payment.goods_total", "is %d, want %d = the sum of items' total_price", p.GoodsTotal, itemsSum)
+	}
+	if ok.amount && ok.goods && ok.cost && ok.fee {
 		if want := p.GoodsTotal + p.DeliveryCost + p.CustomFee; p.Amount != want {
 			c.add("payment.amount", "is %d, want %d = goods_total + delivery_cost + custom_fee", p.Amount, want)
 		}
 	}
-	if len(c.problems) == 0 {
-		return nil
-	}
-	if c.more > 0 {
-		c.problems = append(c.problems, FieldError{Message: fmt.Sprintf("and %d more problems", c.more)})
-	}
-	return &RejectError{Kind: KindValidation, Problems: c.problems}
 }
 
 // printableASCII reports whether s holds only the characters from space to ~.
