@@ -26,6 +26,7 @@ import (
 
 	"github.com/marketplace/orders/modules/config"
 	"github.com/marketplace/orders/modules/kafka"
+	"github.com/marketplace/orders/modules/order"
 	"github.com/marketplace/orders/modules/order/fake"
 )
 
@@ -104,19 +105,28 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fs.BoolVar(&o.dryRun, "dry-run", false, "with -replay-dlq: list what would be replayed and a summary by kind; publish and commit nothing")
 	fs.StringVar(&o.kind, "kind", "", "with -replay-dlq: replay only messages of this x-error-`kind` (decode, validation or conflict)")
 	fs.BoolVar(&o.fromStart, "from-start", false, "with -replay-dlq: ignore what earlier runs replayed and start from the oldest message still in the DLQ")
+	fs.BoolVar(&o.again, "again", false, "with -replay-dlq: also send, once more, the messages replayed once already and parked again (the newest copy of each)")
 	fs.Usage = func() {
 		fmt.Fprint(stdout, `Usage: go run ./producer [flags]
-       go run ./producer -replay-dlq [-dry-run] [-kind K] [-from-start]
+       go run ./producer -replay-dlq [-dry-run] [-kind K] [-from-start] [-again]
 
 Publishes orders to kafka.topic on kafka.brokers (config file and APP_ env, as the service).
 
 With -replay-dlq it republishes instead the messages parked in kafka.dlq_topic, once their cause is
 fixed, to kafka.topic: the same key and value bytes, the original headers (those not starting with
-"x-"), and x-replayed-from: "<dlq topic>/<partition>/<offset>". It reads up to the end of the DLQ
-as of its start, then stops. Progress is committed, per kind, under the consumer group
-<kafka.group>-dlq-replay, so a second run replays only what was parked since (or, with -kind,
-what is of that kind and was not replayed yet); -from-start replays all that the DLQ still holds.
-Run one replay at a time. A message that fails again is parked again, with a new offset.
+"x-"), and x-replay-of: "<dlq topic>/<partition>@<offset>", which the service keeps should the
+message be parked again. It reads up to the end of the DLQ as of its start, then stops. So that a
+replay never multiplies a failure, it sends a message only when
+  - the service's rules take it now (validation.totals and validation.max_future of the same
+    settings); the rest is held back and listed with its reason;
+  - it is not a conflict, unless -kind conflict asks for them: only the database knows whether
+    the stored order was fixed;
+  - it was not replayed once already and parked again, unless -again asks for it; even then only
+    its newest copy is sent.
+Progress is committed, per kind, under the consumer group <kafka.group>-dlq-replay, so a second run
+looks only at what was parked since (with -kind, at what is of that kind and was not looked at yet),
+and what the first run held back is not looked at again: -from-start looks at all the DLQ holds.
+Run one replay at a time.
 
 Flags:
 `)
@@ -157,7 +167,7 @@ Flags:
 		}
 		return o, nil
 	}
-	for _, name := range []string{"dry-run", "kind", "from-start"} {
+	for _, name := range []string{"dry-run", "kind", "from-start", "again"} {
 		if set[name] {
 			return o, usagef("-%s: only with -replay-dlq", name)
 		}
@@ -190,8 +200,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if opts.replay {
-		k := cfg.Kafka
-		return runReplay(ctx, k.Brokers, security(k), k.DLQTopic, k.Topic, k.Group, opts.replayOptions, stdout, stderr)
+		rules := order.Rules{Totals: cfg.Validation.Totals, MaxFuture: cfg.Validation.MaxFuture}
+		return runReplay(ctx, cfg.Kafka, rules, opts.replayOptions, stdout, stderr)
 	}
 
 	var src source

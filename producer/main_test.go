@@ -28,6 +28,7 @@ type testKafka struct {
 	brokers         []string
 	topic, dlqTopic string
 	group           string
+	env             []string // more of the environment, e.g. APP_VALIDATION_TOTALS=off
 }
 
 // startKafka gives the test kafkatest's broker (TEST_KAFKA_BROKERS, or an
@@ -60,13 +61,13 @@ func startStrictKafka(t *testing.T) testKafka {
 
 // environ is the environment that points the program at k.
 func (k testKafka) environ() []string {
-	return []string{
+	return append([]string{
 		"APP_KAFKA_BROKERS=" + strings.Join(k.brokers, ","),
 		"APP_KAFKA_TOPIC=" + k.topic,
 		"APP_KAFKA_DLQ_TOPIC=" + k.dlqTopic,
 		"APP_KAFKA_GROUP=" + k.group,
 		"PATH=/usr/bin",
-	}
+	}, k.env...)
 }
 
 type result struct {
@@ -439,7 +440,7 @@ func TestHelpExitsZero(t *testing.T) {
 	if err != nil {
 		t.Fatalf("-h: %v", err)
 	}
-	for _, flag := range []string{"-config", "-count", "-interval", "-file", "-invalid", "-seed", "-replay-dlq", "-dry-run", "-kind", "-from-start", "x-replayed-from"} {
+	for _, flag := range []string{"-config", "-count", "-interval", "-file", "-invalid", "-seed", "-replay-dlq", "-dry-run", "-kind", "-from-start", "-again", "x-replay-of"} {
 		if !strings.Contains(stdout.String(), flag) {
 			t.Errorf("usage does not mention %s:\n%s", flag, stdout.String())
 		}

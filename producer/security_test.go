@@ -57,7 +57,7 @@ func TestRunOverTLSAndSCRAM(t *testing.T) {
 		t.Fatalf("read %d of 20 back", len(got))
 	}
 
-	s.Produce(t, dlqTopic, kafkatest.Message{Key: []byte("parked"), Value: []byte(`{"order_uid":"parked"}`)})
+	s.Produce(t, dlqTopic, kafkatest.Message{Key: []byte("parked"), Value: orderWith(t, "parked", nil)})
 	res = run("-replay-dlq")
 	if !strings.Contains(res.stdout, "replayed 1") {
 		t.Fatalf("replay did not replay the parked message:\n%s", res.stdout)
