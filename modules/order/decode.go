@@ -69,6 +69,19 @@ func Decode(stored []byte) (Order, error) {
 	return o, nil
 }
 
+// marshal is json.Marshal without HTML escaping: a stored order keeps < > &
+// as they are (escaped, a message of them grew five times over). Pages
+// escape what they show; the API serves the JSON as application/json.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil // Encode ends each value with one
+}
+
 // decode turns bytes into an Order. date_created is taken as a string so that a
 // malformed time is reported as a validation problem naming the field rather
 // than as an anonymous parse error.

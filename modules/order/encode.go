@@ -1,8 +1,9 @@
+//go:build !abtest_libjson && !abtest_libencode
+
 package order
 
 import (
 	"bytes"
-	"encoding/json"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -135,17 +136,4 @@ func appendString(dst []byte, s string) []byte {
 func appendMarshaled(dst []byte, s string) []byte {
 	quoted, _ := marshal(s) // a string always encodes
 	return append(dst, quoted...)
-}
-
-// marshal is json.Marshal without HTML escaping: a stored order keeps < > &
-// as they are (escaped, a message of them grew five times over). Pages
-// escape what they show; the API serves the JSON as application/json.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil // Encode ends each value with one
 }

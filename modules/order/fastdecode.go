@@ -1,3 +1,5 @@
+//go:build !abtest_libjson
+
 package order
 
 import (

@@ -1,3 +1,5 @@
+//go:build !abtest_pgxcopy
+
 package postgres
 
 import (

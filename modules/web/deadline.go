@@ -1,3 +1,5 @@
+//go:build !abtest_fasthttpdeadline
+
 package web
 
 import (

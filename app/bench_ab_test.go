@@ -1,0 +1,310 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/marketplace/orders/modules/config"
+	"github.com/marketplace/orders/modules/kafka/kafkatest"
+	"github.com/marketplace/orders/modules/order/fake"
+	"github.com/marketplace/orders/modules/postgres/pgtest"
+)
+
+// abSide is one build of the service in an A/B: a name for the log and the
+// build tags that swap a hand-written path for a library (none: the code as
+// it stands).
+type abSide struct{ name, tags string }
+
+// BenchmarkIngestAB runs builds of the service binary that differ in one
+// hand-written path, in alternating rounds (BENCH_ROUNDS, default 5; the
+// side that goes first alternates too), each storing the same BENCH_ORDERS
+// (default 100,000) orders pre-loaded in a 3-partition topic into emptied,
+// checkpointed tables of the test cluster. It reports the core-seconds the
+// service process used (utime+stime from /proc) per 100,000 orders, from
+// exec until its metrics count every order stored, and orders/s. Sub-
+// benchmarks:
+//   - json: generated orders (as this service's producer sends them); the
+//     code as it stands, the full decoder with the library's encoder
+//     (abtest_libjson), and the fast decoder with the library's encoder
+//     (abtest_libencode);
+//   - encoder-other-producers: the same orders as other producers send
+//     them (keys in another order, a field the service does not know), so
+//     each is encoded: the hand encoder against the library's;
+//   - copy: binary COPY rows written by hand against pgx's CopyFrom
+//     (abtest_pgxcopy).
+//
+// Run with -benchtime 1x.
+func BenchmarkIngestAB(b *testing.B) {
+	total, rounds := benchOrders(b), benchRounds(b)
+	runs := []struct {
+		name  string
+		other bool // messages shaped as other producers send them
+		sides []abSide
+	}{
+		{"json", false, []abSide{{"hand", ""}, {"library", "abtest_libjson"}, {"library-encoder", "abtest_libencode"}}},
+		{"encoder-other-producers", true, []abSide{{"hand", ""}, {"library-encoder", "abtest_libencode"}}},
+		{"copy", false, []abSide{{"hand", ""}, {"pgx", "abtest_pgxcopy"}}},
+	}
+	for _, run := range runs {
+		b.Run(run.name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				bins := buildSides(b, run.sides)
+				brokers := kafkatest.Brokers(b)
+				cfg := testConfig(b, brokers)
+				kafkatest.CreateTopics(b, brokers, 3, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
+				kafkatest.Produce(b, brokers, cfg.Kafka.Topic, abMessages(b, total, run.other)...)
+				db := openStore(b, cfg.Postgres.DSN)
+				admin := pgtest.AdminDSN(b)
+				migrateWith(b, bins[0], cfg)
+
+				cpu := make([][]float64, len(run.sides)) // core-s per 100,000 orders, by side and round
+				rate := make([][]float64, len(run.sides))
+				for r := range rounds {
+					for k := range run.sides {
+						i := (k + r) % len(run.sides)
+						c, took := ingestWith(b, bins[i], cfg, total, db, admin)
+						cpu[i] = append(cpu[i], c*100_000/float64(total))
+						rate[i] = append(rate[i], float64(total)/took.Seconds())
+						b.Logf("round %d, %s: %.2f core-s per 100,000 orders, %.0f orders/s", r+1, run.sides[i].name, cpu[i][r], rate[i][r])
+					}
+				}
+				for i, s := range run.sides {
+					b.Logf("%s (%d rounds): core-s per 100,000 orders %s; orders/s %s", s.name, rounds, spread(cpu[i], 2), spread(rate[i], 0))
+					b.ReportMetric(mean(cpu[i]), s.name+"-core-s/100k")
+				}
+				for i := 1; i < len(run.sides); i++ {
+					b.Logf("%s saves %.1f%% of %s's CPU", run.sides[0].name, 100*(1-mean(cpu[0])/mean(cpu[i])), run.sides[i].name)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReadAB serves cached GET /api/getOrder from two builds of the
+// service binary at once, the code as it stands and one whose connections
+// let fasthttp arm every deadline itself (abtest_fasthttpdeadline), both
+// holding the same 1,000 orders, and loads them in alternating rounds
+// (BENCH_ROUNDS, default 5) with 64 connections, BENCH_HTTP_DURATION
+// (default 20s) per side in all. It reports requests per second and the
+// service process's CPU per request (utime+stime from /proc). Run with
+// -benchtime 1x.
+func BenchmarkReadAB(b *testing.B) {
+	const orders, conns = 1000, 64
+	rounds := benchRounds(b)
+	per := 20 * time.Second
+	if os.Getenv("BENCH_HTTP_DURATION") != "" {
+		per = loadDuration(b)
+	}
+	per /= time.Duration(rounds)
+	sides := []abSide{{"hand", ""}, {"fasthttp", "abtest_fasthttpdeadline"}}
+	for range b.N {
+		b.StopTimer()
+		bins := buildSides(b, sides)
+		brokers := kafkatest.Brokers(b)
+		cfg := testConfig(b, brokers)
+		cfg.Cache.Capacity = orders
+		kafkatest.CreateTopics(b, brokers, 3, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
+		gen := fake.New(7)
+		msgs := make([]kafkatest.Message, orders)
+		uids := make([]string, orders)
+		for i := range msgs {
+			uid, raw := gen.OrderJSON()
+			uids[i] = uid
+			msgs[i] = kafkatest.Message{Key: []byte(uid), Value: raw}
+		}
+		kafkatest.Produce(b, brokers, cfg.Kafka.Topic, msgs...)
+
+		// The first consumes the orders; the second, on an empty topic of
+		// its own, warms its cache with them from the database.
+		pids := make([]int, len(sides))
+		addrs := make([]string, len(sides))
+		for i, s := range sides {
+			c := cfg
+			c.HTTP.Addr = freeAddr(b)
+			if i > 0 {
+				c.Kafka.Topic, c.Kafka.Group = kafkatest.Name("empty"), kafkatest.Name("bank")
+				c.Kafka.DLQTopic = c.Kafka.Topic + ".dlq"
+				kafkatest.CreateTopics(b, brokers, 3, c.Kafka.Topic, c.Kafka.DLQTopic)
+			}
+			ch := startChild(b, bins[i], env(c))
+			base := "http://" + c.HTTP.Addr
+			eventually(b, s.name+" to hold every order in its cache", 2*time.Minute, func() bool {
+				return metricOrZero(base, "orders_cache_entries") == orders
+			})
+			pids[i], addrs[i] = ch.cmd.Process.Pid, c.HTTP.Addr
+		}
+		paths := apiPaths(uids)
+		for i := range sides { // connections made and code paths warm before the clock
+			hammer(target{addr: addrs[i], paths: paths}, conns, time.Second)
+		}
+
+		rps := make([][]float64, len(sides))
+		cpu := make([][]float64, len(sides)) // µs of the service's CPU per request
+		for r := range rounds {
+			for k := range sides {
+				i := (k + r) % len(sides)
+				c0 := procCPU(b, pids[i])
+				l := hammer(target{addr: addrs[i], paths: paths}, conns, per)
+				used := procCPU(b, pids[i]) - c0
+				if l.errors > 0 {
+					b.Fatalf("%s: %d of %d requests failed", sides[i].name, l.errors, len(l.latencies))
+				}
+				rps[i] = append(rps[i], l.rps())
+				cpu[i] = append(cpu[i], used*1e6/float64(len(l.latencies)))
+				b.Logf("round %d, %s: %.0f req/s, %.1f µs of CPU per request", r+1, sides[i].name, rps[i][r], cpu[i][r])
+			}
+		}
+		for i, s := range sides {
+			b.Logf("%s (%d rounds): req/s %s; µs of CPU per request %s", s.name, rounds, spread(rps[i], 0), spread(cpu[i], 1))
+			b.ReportMetric(mean(rps[i]), s.name+"-req/s")
+			b.ReportMetric(mean(cpu[i]), s.name+"-cpu-µs/req")
+		}
+		b.Logf("%s saves %.1f%% of %s's CPU per request", sides[0].name, 100*(1-mean(cpu[0])/mean(cpu[1])), sides[1].name)
+	}
+}
+
+// buildSides builds the service binary once for each side, with its tags.
+func buildSides(b *testing.B, sides []abSide) []string {
+	bins := make([]string, len(sides))
+	dir := b.TempDir()
+	for i, s := range sides {
+		bins[i] = filepath.Join(dir, "app-"+s.name)
+		out, err := exec.Command("go", "build", "-tags", s.tags, "-o", bins[i], ".").CombinedOutput()
+		if err != nil {
+			b.Fatalf("go build -tags %q: %v\n%s", s.tags, err, out)
+		}
+	}
+	return bins
+}
+
+// abMessages are total generated orders; other shapes each as producers
+// other than this service's write them: keys in their own order and a field
+// the service does not know, which it must drop, so it encodes every order.
+func abMessages(b *testing.B, total int, other bool) []kafkatest.Message {
+	gen := fake.New(1)
+	msgs := make([]kafkatest.Message, total)
+	for i := range msgs {
+		uid, raw := gen.OrderJSON()
+		if other {
+			var m map[string]any // encodes its keys sorted
+			if err := json.Unmarshal(raw, &m); err != nil {
+				b.Fatal(err)
+			}
+			m["source_system"] = "erp-7"
+			var err error
+			if raw, err = json.Marshal(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		msgs[i] = kafkatest.Message{Key: []byte(uid), Value: raw}
+	}
+	return msgs
+}
+
+// migrateWith runs bin until it is ready and stops it, so the schema exists
+// before the first timed run.
+func migrateWith(b *testing.B, bin string, cfg config.Config) {
+	cfg.HTTP.Addr = freeAddr(b)
+	cfg.Kafka.Topic, cfg.Kafka.Group = kafkatest.Name("none"), kafkatest.Name("bank")
+	cfg.Kafka.DLQTopic = cfg.Kafka.Topic + ".dlq"
+	kafkatest.CreateTopics(b, cfg.Kafka.Brokers, 1, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
+	c := startChild(b, bin, env(cfg))
+	eventually(b, "the service to be ready", 2*time.Minute, func() bool {
+		resp, err := http.Get("http://" + cfg.HTTP.Addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	stopChild(b, c)
+}
+
+// ingestWith empties and checkpoints the tables, runs bin as a new consumer
+// group until its metrics count total orders stored, and returns the
+// core-seconds the process used until then and how long that took.
+func ingestWith(b *testing.B, bin string, cfg config.Config, total int, db *pgxpool.Pool, admin string) (float64, time.Duration) {
+	truncate(b, db)
+	checkpoint(b, admin)
+	cfg.HTTP.Addr = freeAddr(b)
+	cfg.Kafka.Group = kafkatest.Name("bank")
+	base := "http://" + cfg.HTTP.Addr
+	start := time.Now()
+	c := startChild(b, bin, env(cfg))
+	for metricOrZero(base, `orders_ingested_total{outcome="stored"}`) < float64(total) {
+		select {
+		case err := <-c.done:
+			b.Fatalf("the service exited (%v) before storing every order:\n%s", err, c.out)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Since(start) > 10*time.Minute {
+			b.Fatalf("not all %d orders stored after 10 minutes", total)
+		}
+	}
+	took := time.Since(start)
+	used := procCPU(b, c.cmd.Process.Pid)
+	stopChild(b, c)
+	if o, _ := counts(b, db); o != int64(total) {
+		b.Fatalf("the database holds %d orders, want %d", o, total)
+	}
+	return used, took
+}
+
+// stopChild sends SIGTERM and waits for a clean exit.
+func stopChild(b *testing.B, c *child) {
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-c.done; err != nil {
+		b.Fatalf("service exit: %v\n%s", err, c.out)
+	}
+}
+
+// procCPU is the CPU time process pid has used, user and system, in
+// seconds: fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 1/100 s
+// (USER_HZ on Linux).
+func procCPU(b *testing.B, pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name, in parentheses, may hold spaces: count from after it.
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", pid, raw)
+	}
+	return (utime + stime) / 100
+}
+
+func mean(xs []float64) float64 {
+	sum := 0.0
+	for _, x := range xs {
+		sum += x
+	}
+	return sum / float64(len(xs))
+}
+
+// spread writes the mean of xs and their range, with prec decimals.
+func spread(xs []float64, prec int) string {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, x := range xs {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return fmt.Sprintf("mean %.*f, range %.*f–%.*f (spread %.*f, %.0f%% of the mean)",
+		prec, mean(xs), prec, lo, prec, hi, prec, hi-lo, 100*(hi-lo)/mean(xs))
+}
