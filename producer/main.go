@@ -110,7 +110,8 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 		fmt.Fprint(stdout, `Usage: go run ./producer [flags]
        go run ./producer -replay-dlq [-dry-run] [-kind K] [-from-start] [-again]
 
-Publishes orders to kafka.topic on kafka.brokers (config file and APP_ env, as the service).
+Publishes orders to kafka.topic on kafka.brokers (config file and APP_ env, as the service). A
+missing kafka.topic is created first, as the service creates it (kafka.partitions partitions).
 
 With -replay-dlq it republishes instead the messages parked in kafka.dlq_topic, once their cause is
 fixed, to kafka.topic: the same key and value bytes, the original headers (those not starting with
@@ -223,6 +224,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		what = fmt.Sprintf("%s (seed %d, %g%% deliberately broken)", n, opts.seed, opts.invalid*100)
 	}
 
+	if err := ensureTopic(cfg.Kafka, stdout); err != nil {
+		return err
+	}
 	p, err := newProducer(cfg.Kafka.Brokers, security(cfg.Kafka))
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/marketplace/orders/modules/kafka"
 	"github.com/marketplace/orders/modules/kafka/kafkatest"
@@ -51,12 +52,19 @@ func startKafka(t testing.TB) testKafka {
 // missing topic fails. It holds orders and orders.dlq, of 3 partitions.
 func startStrictKafka(t *testing.T) testKafka {
 	t.Helper()
+	_, k := startStrictCluster(t)
+	return k
+}
+
+// startStrictCluster is startStrictKafka with the cluster, to control.
+func startStrictCluster(t *testing.T) (*kfake.Cluster, testKafka) {
+	t.Helper()
 	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(3, "orders", "orders.dlq"))
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)
 	}
 	t.Cleanup(c.Close)
-	return testKafka{brokers: c.ListenAddrs(), topic: "orders", dlqTopic: "orders.dlq", group: "bank"}
+	return c, testKafka{brokers: c.ListenAddrs(), topic: "orders", dlqTopic: "orders.dlq", group: "bank"}
 }
 
 // environ is the environment that points the program at k.
@@ -339,18 +347,92 @@ func TestRunUntilCancelledAcknowledgesEverySent(t *testing.T) {
 }
 
 func TestRunFailsWhenTheBrokerRejects(t *testing.T) {
-	k := startStrictKafka(t)
-	k.topic = "no-such-topic"
+	c, k := startStrictCluster(t)
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		preq := req.(*kmsg.ProduceRequest)
+		resp := preq.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range preq.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = 10 // MESSAGE_TOO_LARGE, which sarama does not retry
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
 	res := runProducer(t.Context(), t, k, "-count", "3")
 	err := res.err
 	if err == nil {
-		t.Fatalf("run succeeded producing to a missing topic:\n%s", res.stdout)
+		t.Fatalf("run succeeded with every message refused:\n%s", res.stdout)
 	}
 	if exitCode(err) != 1 {
 		t.Errorf("exit code %d, want 1", exitCode(err))
 	}
-	if !strings.Contains(err.Error(), "3 of 3 messages failed") {
+	if !regexp.MustCompile(`^[1-3] of [1-3] messages failed`).MatchString(err.Error()) {
 		t.Errorf("error %q does not count the failures", err)
+	}
+}
+
+// On a broker that does not create topics on first use (as Apache Kafka may
+// be set up), the producer creates its topic as the service would.
+func TestRunCreatesAMissingTopic(t *testing.T) {
+	k := startStrictKafka(t)
+	k.topic = "fresh-orders"
+	res := runProducer(t.Context(), t, k, "-count", "3", "-seed", "1")
+	if res.err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", res.err, res.stdout, res.stderr)
+	}
+	if want := "topic fresh-orders did not exist on " + k.brokers[0] + ": created it with 3 partitions"; !strings.Contains(res.stdout, want) {
+		t.Errorf("stdout does not say %q:\n%s", want, res.stdout)
+	}
+	client, err := sarama.NewClient(k.brokers, kafka.SaramaConfig("test-topic"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if parts, err := client.Partitions(k.topic); err != nil || len(parts) != 3 {
+		t.Errorf("partitions of %s: %v (%v), want 3", k.topic, parts, err)
+	}
+	if n := stored(t, client, k.topic); n != 3 {
+		t.Errorf("%s holds %d records, want 3", k.topic, n)
+	}
+	// The second run finds it and says nothing about it.
+	if res := runProducer(t.Context(), t, k, "-count", "1"); res.err != nil || strings.Contains(res.stdout, "did not exist") {
+		t.Errorf("second run: %v\n%s", res.err, res.stdout)
+	}
+}
+
+// When the broker refuses to create it, the error says the topic is missing
+// and how to get it, in place of sarama's "does not exist" for each message.
+func TestRunSaysHowToCreateAMissingTopic(t *testing.T) {
+	c, k := startStrictCluster(t)
+	c.ControlKey(int16(kmsg.CreateTopics), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		creq := req.(*kmsg.CreateTopicsRequest)
+		resp := creq.ResponseKind().(*kmsg.CreateTopicsResponse)
+		for _, rt := range creq.Topics {
+			st := kmsg.NewCreateTopicsResponseTopic()
+			st.Topic = rt.Topic
+			st.ErrorCode = 29 // TOPIC_AUTHORIZATION_FAILED
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	k.topic = "fresh-orders"
+	res := runProducer(t.Context(), t, k, "-count", "3")
+	if res.err == nil || exitCode(res.err) != 1 {
+		t.Fatalf("run = %v, want exit 1:\n%s", res.err, res.stdout)
+	}
+	for _, want := range []string{"topic fresh-orders does not exist on " + k.brokers[0], "start the service once (it creates fresh-orders and orders.dlq)",
+		"or have fresh-orders created with 3 partitions"} {
+		if !strings.Contains(res.err.Error(), want) {
+			t.Errorf("error %q does not say %q", res.err, want)
+		}
 	}
 }
 
