@@ -78,11 +78,10 @@ func BenchmarkIngestAB(b *testing.B) {
 						c, took := ingestWith(b, bins[i], cfg, total, db, admin)
 						cpu[i] = append(cpu[i], c*100_000/float64(total))
 						rate[i] = append(rate[i], float64(total)/took.Seconds())
-						b.Logf("round %d, %s: %.2f core-s per 100,000 orders, %.0f orders/s", r+1, run.sides[i].name, cpu[i][r], rate[i][r])
 					}
 				}
 				for i, s := range run.sides {
-					b.Logf("%s (%d rounds): core-s per 100,000 orders %s; orders/s %s", s.name, rounds, spread(cpu[i], 2), spread(rate[i], 0))
+					b.Logf("%s: core-s per 100,000 orders %s; orders/s %s", s.name, spread(cpu[i], 2), spread(rate[i], 0))
 					b.ReportMetric(mean(cpu[i]), s.name+"-core-s/100k")
 				}
 				for i := 1; i < len(run.sides); i++ {
@@ -164,11 +163,10 @@ func BenchmarkReadAB(b *testing.B) {
 				}
 				rps[i] = append(rps[i], l.rps())
 				cpu[i] = append(cpu[i], used*1e6/float64(len(l.latencies)))
-				b.Logf("round %d, %s: %.0f req/s, %.1f µs of CPU per request", r+1, sides[i].name, rps[i][r], cpu[i][r])
 			}
 		}
 		for i, s := range sides {
-			b.Logf("%s (%d rounds): req/s %s; µs of CPU per request %s", s.name, rounds, spread(rps[i], 0), spread(cpu[i], 1))
+			b.Logf("%s: req/s %s; µs of CPU per request %s", s.name, spread(rps[i], 0), spread(cpu[i], 1))
 			b.ReportMetric(mean(rps[i]), s.name+"-req/s")
 			b.ReportMetric(mean(cpu[i]), s.name+"-cpu-µs/req")
 		}
@@ -299,12 +297,15 @@ func mean(xs []float64) float64 {
 	return sum / float64(len(xs))
 }
 
-// spread writes the mean of xs and their range, with prec decimals.
+// spread writes each round's figure of xs, their mean and their spread
+// (highest less lowest), with prec decimals.
 func spread(xs []float64, prec int) string {
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, x := range xs {
+	each := make([]string, len(xs))
+	for i, x := range xs {
 		lo, hi = min(lo, x), max(hi, x)
+		each[i] = strconv.FormatFloat(x, 'f', prec, 64)
 	}
-	return fmt.Sprintf("mean %.*f, range %.*f–%.*f (spread %.*f, %.0f%% of the mean)",
-		prec, mean(xs), prec, lo, prec, hi, prec, hi-lo, 100*(hi-lo)/mean(xs))
+	return fmt.Sprintf("rounds %s: mean %.*f, spread %.*f (%.0f%% of the mean)",
+		strings.Join(each, " "), prec, mean(xs), prec, hi-lo, 100*(hi-lo)/mean(xs))
 }
