@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -87,7 +86,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	con := newConsole(stdout)
+	// dev's own log shares the terminal with the status line: it scrolls
+	// above it like the children's lines.
+	logTo := stderr
+	if f, ok := stderr.(*os.File); ok && con.live() && termWidth(f) > 0 {
+		logTo = con.scrolling("")
+	}
+	log := slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: level}))
 
 	ports := []port{{"-pg-port", o.pgPort}, {"-broker-port", o.brokerPort}, {"-http-port", o.httpPort}}
 	switch o.only {
@@ -102,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := portsFree(ports); err != nil {
 		return err
 	}
-	err := runAll(ctx, o, stdout, log)
+	err := runAll(ctx, o, con, log)
 	if ctx.Err() != nil { // Ctrl-C is how dev is meant to end
 		log.Info("stopped")
 		return nil
@@ -130,7 +136,7 @@ func portsFree(ports []port) error {
 	return nil
 }
 
-func runAll(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) error {
+func runAll(ctx context.Context, o options, con *console, log *slog.Logger) error {
 	var dsn, brokers string
 	if o.only != "broker" {
 		pg, err := pgtest.Start(ctx, pgtest.Options{Dir: filepath.Join(o.data, "pg"), Port: o.pgPort, Logger: log})
@@ -144,6 +150,14 @@ func runAll(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) 
 		}()
 		dsn = pg.DSN("orders")
 		log.Info("PostgreSQL", "dsn", dsn, "log", pg.LogFile())
+		if o.only == "db" {
+			remove, err := writeDSN(filepath.Join(o.data, dsnFile), dsn)
+			if err != nil {
+				return err
+			}
+			defer remove()
+			log.Info("go tool task run:consumer uses this database (APP_POSTGRES_DSN unset)", "file", filepath.Join(o.data, dsnFile))
+		}
 	}
 	if o.only != "db" {
 		dir := filepath.Join(o.data, "broker")
@@ -160,7 +174,7 @@ func runAll(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) 
 		log.Info("kfake broker", "addrs", brokers, "state", dir)
 	}
 	if o.only != "" {
-		fmt.Fprintln(stdout, dsn+brokers) // alone on stdout, for scripts
+		con.println(dsn + brokers) // alone on stdout, for scripts
 		log.Info("Ctrl-C stops it")
 		<-ctx.Done()
 		return nil
@@ -179,7 +193,7 @@ func runAll(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) 
 		"APP_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(o.httpPort), "APP_LOG_FORMAT=text")
 	base := "http://localhost:" + strconv.Itoa(o.httpPort)
 
-	service, err := startChild("service", filepath.Join(bin, "app"), env, stdout)
+	service, err := startChild("service", filepath.Join(bin, "app"), env, con.scrolling("[service] "), con.scrolling("[service] "))
 	if err != nil {
 		return err
 	}
@@ -192,17 +206,17 @@ func runAll(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) 
 		return err
 	}
 	log.Info("sent the reference order", "order_uid", uid, "file", o.order)
-	producer, err := startChild("producer", filepath.Join(bin, "producer"), env, stdout, "-interval", o.interval.String())
+	// The producer's stdout is its progress, a line a second: the status
+	// line. What it says on stderr (failures) scrolls.
+	producer, err := startChild("producer", filepath.Join(bin, "producer"), env, con.statusOf("[producer] "), con.scrolling("[producer] "),
+		"-interval", o.interval.String())
 	if err != nil {
 		return err
 	}
+	producer.exited = con.endStatus // its summary stays, above what follows
 	defer producer.stop(log)
 
-	fmt.Fprintf(stdout, "\n  The order service is running. The reference order %s was sent.\n\n"+
-		"  Search page:     %s/\n  Reference order: %s/api/getOrder?OrderUID=%s\n"+
-		"  Page of it:      %s/orders/%s\n  Metrics:         %s/metrics\n\n"+
-		"  Ctrl-C stops the producer, the service, the broker and PostgreSQL.\n\n",
-		uid, base, base, uid, base, uid, base)
+	con.println(urlBlock(base, uid, o.interval, con.live()))
 	var remind <-chan time.Time
 	if o.remind > 0 {
 		ticker := time.NewTicker(o.remind)
@@ -218,9 +232,43 @@ func runAll(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) 
 		case <-producer.done:
 			return fmt.Errorf("the producer exited: %v", producer.err)
 		case <-remind:
-			fmt.Fprintf(stdout, "[dev] running: %s/  (reference order %s/orders/%s; Ctrl-C stops)\n", base, base, uid)
+			line := fmt.Sprintf("[dev] running: %s/  (reference order %s/orders/%s; Ctrl-C stops)", base, base, uid)
+			if !con.live() && con.lastStatus() != "" {
+				line += "\n" + con.lastStatus()
+			}
+			con.println(line)
 		}
 	}
+}
+
+// urlBlock is what dev prints once everything runs: where to look, and what
+// the producer's line says.
+func urlBlock(base, uid string, interval time.Duration, live bool) string {
+	where := "is the last line, rewritten in place"
+	if !live {
+		where = "is printed with the reminder"
+	}
+	return fmt.Sprintf("\n  The order service is running. The reference order %[2]s was sent.\n\n"+
+		"  Search page:     %[1]s/\n  Reference order: %[1]s/api/getOrder?OrderUID=%[2]s\n"+
+		"  Page of it:      %[1]s/orders/%[2]s\n  Metrics:         %[1]s/metrics\n\n"+
+		"  A producer sends a generated order every %[3]s. Its progress %[4]s:\n"+
+		"  orders sent, acknowledged by the broker, failed, per second, and \"try order_uid X\":\n"+
+		"  X is the newest order the broker took, stored a moment later; open %[1]s/orders/X\n"+
+		"  or search for X.\n\n"+
+		"  Ctrl-C stops the producer, the service, the broker and PostgreSQL.\n",
+		base, uid, interval, where)
+}
+
+// dsnFile is where -only db writes the DSN of its database, in the data
+// directory, for task run:consumer; it is removed when dev stops.
+const dsnFile = "run-db.dsn"
+
+// writeDSN writes dsn to path and returns what removes it again.
+func writeDSN(path, dsn string) (remove func(), err error) {
+	if err := os.WriteFile(path, []byte(dsn+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write the DSN for run:consumer: %w", err)
+	}
+	return func() { _ = os.Remove(path) }, nil
 }
 
 // sendOrder publishes the orders in file with the producer and returns the
@@ -275,19 +323,19 @@ func waitReady(ctx context.Context, url string, c *child, log *slog.Logger) erro
 	return err
 }
 
-// child is a program dev runs, its output prefixed with its name.
+// child is a program dev runs.
 type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed once it has exited; err says how
-	err  error
+	name   string
+	cmd    *exec.Cmd
+	done   chan struct{} // closed once it has exited; err says how
+	err    error
+	exited func() // called by stop once it has exited; nil: none
 }
 
-func startChild(name, path string, env []string, out io.Writer, args ...string) (*child, error) {
+func startChild(name, path string, env []string, stdout, stderr io.Writer, args ...string) (*child, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Env = env
-	w := &prefixWriter{prefix: "[" + name + "] ", w: out}
-	cmd.Stdout, cmd.Stderr = w, w
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// Its own process group: a terminal's Ctrl-C reaches it only through
 	// stop, in order. The parent-death signal stops it if dev dies first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
@@ -302,36 +350,21 @@ func startChild(name, path string, env []string, out io.Writer, args ...string) 
 // stop sends SIGTERM and waits; after 15 s it kills the child.
 func (c *child) stop(log *slog.Logger) {
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	killed := false
 	select {
 	case <-c.done:
-		log.Info("stopped", "child", c.name, "exit", c.cmd.ProcessState.String())
 	case <-time.After(15 * time.Second):
 		_ = c.cmd.Process.Kill()
 		<-c.done
+		killed = true
+	}
+	// Wait has copied all its output by now.
+	if c.exited != nil {
+		c.exited()
+	}
+	if killed {
 		log.Warn("killed after 15 s", "child", c.name)
+		return
 	}
-}
-
-// prefixWriter writes each whole line with a prefix.
-type prefixWriter struct {
-	prefix string
-	w      io.Writer
-	mu     sync.Mutex
-	buf    []byte
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf = append(p.buf, b...)
-	for {
-		line, rest, ok := bytes.Cut(p.buf, []byte("\n"))
-		if !ok {
-			return len(b), nil
-		}
-		if _, err := fmt.Fprintf(p.w, "%s%s\n", p.prefix, line); err != nil {
-			return 0, err
-		}
-		p.buf = rest
-	}
+	log.Info("stopped", "child", c.name, "exit", c.cmd.ProcessState.String())
 }
