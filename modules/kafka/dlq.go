@@ -3,7 +3,6 @@ package kafka
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 
 	"github.com/IBM/sarama"
@@ -24,9 +23,6 @@ const (
 	HeaderReplayOf = "x-replay-of"
 )
 
-// dlqHeaders are the headers the DLQ copy says itself.
-var dlqHeaders = []string{HeaderError, HeaderErrorKind, HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset}
-
 // parked is a message that will never be stored, with why.
 type parked struct {
 	msg    *sarama.ConsumerMessage
@@ -35,9 +31,9 @@ type parked struct {
 }
 
 // dlqMessage copies the original key and bytes and says where they came from
-// and why they were parked. The original headers travel along after ours,
-// HeaderReplayOf among them, except the original's own copies of ours: a
-// message copied out of the DLQ by hand would otherwise carry two reasons.
+// and why they were parked. The original headers travel along after ours, as
+// they are: HeaderReplayOf among them, and any copy of ours, which readers
+// never see, as the first header of a name is the one read.
 func dlqMessage(topic string, p parked) *sarama.ProducerMessage {
 	headers := []sarama.RecordHeader{
 		{Key: []byte(HeaderError), Value: []byte(p.reason)},
@@ -47,7 +43,7 @@ func dlqMessage(topic string, p parked) *sarama.ProducerMessage {
 		{Key: []byte(HeaderSourceOffset), Value: []byte(strconv.FormatInt(p.msg.Offset, 10))},
 	}
 	for _, h := range p.msg.Headers {
-		if h != nil && !slices.Contains(dlqHeaders, string(h.Key)) {
+		if h != nil {
 			headers = append(headers, *h)
 		}
 	}
