@@ -139,39 +139,20 @@ func portsFree(ports []port) error {
 func runAll(ctx context.Context, o options, con *console, log *slog.Logger) error {
 	var dsn, brokers string
 	if o.only != "broker" {
-		pg, err := pgtest.Start(ctx, pgtest.Options{Dir: filepath.Join(o.data, "pg"), Port: o.pgPort, Logger: log})
-		if err != nil {
+		var stop func()
+		var err error
+		if dsn, stop, err = startDB(ctx, o, log); err != nil {
 			return err
 		}
-		defer func() {
-			if err := pg.Stop(); err != nil {
-				log.Warn("stop PostgreSQL", "err", err)
-			}
-		}()
-		dsn = pg.DSN("orders")
-		log.Info("PostgreSQL", "dsn", dsn, "log", pg.LogFile())
-		if o.only == "db" {
-			remove, err := writeDSN(filepath.Join(o.data, dsnFile), dsn)
-			if err != nil {
-				return err
-			}
-			defer remove()
-			log.Info("go tool task run:consumer uses this database (APP_POSTGRES_DSN unset)", "file", filepath.Join(o.data, dsnFile))
-		}
+		defer stop()
 	}
 	if o.only != "db" {
-		dir := filepath.Join(o.data, "broker")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		var stop func()
+		var err error
+		if brokers, stop, err = startBroker(o, log); err != nil {
 			return err
 		}
-		broker, err := kfake.NewCluster(kfake.Ports(o.brokerPort), kfake.DataDir(dir),
-			kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
-		if err != nil {
-			return fmt.Errorf("kfake on port %d: %w", o.brokerPort, err)
-		}
-		defer broker.Close()
-		brokers = strings.Join(broker.ListenAddrs(), ",")
-		log.Info("kfake broker", "addrs", brokers, "state", dir)
+		defer stop()
 	}
 	if o.only != "" {
 		con.println(dsn + brokers) // alone on stdout, for scripts
@@ -179,7 +160,55 @@ func runAll(ctx context.Context, o options, con *console, log *slog.Logger) erro
 		<-ctx.Done()
 		return nil
 	}
+	return runStack(ctx, o, con, log, dsn, brokers)
+}
 
+// startDB starts the private PostgreSQL and returns its DSN and how to stop
+// it. Alone (-only db), it also writes the DSN for task run:consumer.
+func startDB(ctx context.Context, o options, log *slog.Logger) (string, func(), error) {
+	pg, err := pgtest.Start(ctx, pgtest.Options{Dir: filepath.Join(o.data, "pg"), Port: o.pgPort, Logger: log})
+	if err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		if err := pg.Stop(); err != nil {
+			log.Warn("stop PostgreSQL", "err", err)
+		}
+	}
+	dsn := pg.DSN("orders")
+	log.Info("PostgreSQL", "dsn", dsn, "log", pg.LogFile())
+	if o.only == "db" {
+		remove, err := writeDSN(filepath.Join(o.data, dsnFile), dsn)
+		if err != nil {
+			stop()
+			return "", nil, err
+		}
+		log.Info("go tool task run:consumer uses this database (APP_POSTGRES_DSN unset)", "file", filepath.Join(o.data, dsnFile))
+		return dsn, func() { remove(); stop() }, nil
+	}
+	return dsn, stop, nil
+}
+
+// startBroker starts kfake with its state under the data folder and returns
+// its addresses and how to stop it.
+func startBroker(o options, log *slog.Logger) (string, func(), error) {
+	dir := filepath.Join(o.data, "broker")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	broker, err := kfake.NewCluster(kfake.Ports(o.brokerPort), kfake.DataDir(dir),
+		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+	if err != nil {
+		return "", nil, fmt.Errorf("kfake on port %d: %w", o.brokerPort, err)
+	}
+	brokers := strings.Join(broker.ListenAddrs(), ",")
+	log.Info("kfake broker", "addrs", brokers, "state", dir)
+	return brokers, broker.Close, nil
+}
+
+// runStack builds and runs the service and, once it is ready, the reference
+// order and the producer, until Ctrl-C or one of them exits.
+func runStack(ctx context.Context, o options, con *console, log *slog.Logger, dsn, brokers string) error {
 	bin, err := filepath.Abs(filepath.Join(o.data, "bin"))
 	if err != nil {
 		return err
@@ -217,11 +246,17 @@ func runAll(ctx context.Context, o options, con *console, log *slog.Logger) erro
 	defer producer.stop(log)
 
 	con.println(urlBlock(base, uid, o.interval, con.live()))
-	var remind <-chan time.Time
-	if o.remind > 0 {
-		ticker := time.NewTicker(o.remind)
+	return watch(ctx, o.remind, con, service, producer, base, uid)
+}
+
+// watch waits for Ctrl-C or a child's exit, printing the URLs again every
+// remind (0: never).
+func watch(ctx context.Context, remind time.Duration, con *console, service, producer *child, base, uid string) error {
+	var tick <-chan time.Time
+	if remind > 0 {
+		ticker := time.NewTicker(remind)
 		defer ticker.Stop()
-		remind = ticker.C
+		tick = ticker.C
 	}
 	for {
 		select {
@@ -231,7 +266,7 @@ func runAll(ctx context.Context, o options, con *console, log *slog.Logger) erro
 			return fmt.Errorf("the service exited: %v", service.err)
 		case <-producer.done:
 			return fmt.Errorf("the producer exited: %v", producer.err)
-		case <-remind:
+		case <-tick:
 			line := fmt.Sprintf("[dev] running: %s/  (reference order %s/orders/%s; Ctrl-C stops)", base, base, uid)
 			if !con.live() && con.lastStatus() != "" {
 				line += "\n" + con.lastStatus()
