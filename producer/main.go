@@ -89,25 +89,8 @@ type options struct {
 	replayOptions
 }
 
-// parseFlags reads args. It returns flag.ErrHelp after writing the usage to
-// stdout when asked for it, and a usageError naming the flag otherwise.
-func parseFlags(args []string, stdout io.Writer) (options, error) {
-	var o options
-	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are returned, usage is printed on -h only
-	fs.StringVar(&o.configPath, "config", "config.toml", "config file `path` (a missing file means defaults; APP_ env overrides it)")
-	fs.IntVar(&o.count, "count", 0, "how many orders to send; 0 = until stopped (SIGINT/SIGTERM)")
-	fs.DurationVar(&o.interval, "interval", 0, "pause between messages; 0 = as fast as the broker takes them")
-	fs.StringVar(&o.file, "file", "", "send the orders in this JSON `file` (one object, an array, or one object per line) instead of generated ones")
-	fs.Float64Var(&o.invalid, "invalid", 0, "share (0 to 1) of deliberately broken messages")
-	fs.Int64Var(&o.seed, "seed", 0, "seed of the order generator (default: from the clock)")
-	fs.BoolVar(&o.replay, "replay-dlq", false, "republish the messages parked in kafka.dlq_topic to kafka.topic instead (see above)")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "with -replay-dlq: list what would be replayed and a summary by kind; publish and commit nothing")
-	fs.StringVar(&o.kind, "kind", "", "with -replay-dlq: replay only messages of this x-error-`kind` (decode, validation or conflict)")
-	fs.BoolVar(&o.fromStart, "from-start", false, "with -replay-dlq: ignore what earlier runs replayed and start from the oldest message still in the DLQ")
-	fs.BoolVar(&o.again, "again", false, "with -replay-dlq: also send, once more, the messages replayed once already and parked again (the newest copy of each)")
-	fs.Usage = func() {
-		fmt.Fprint(stdout, `Usage: go run ./producer [flags]
+// usage is what -h prints above the flags.
+const usage = `Usage: go run ./producer [flags]
        go run ./producer -replay-dlq [-dry-run] [-kind K] [-from-start] [-again]
 
 Publishes orders to kafka.topic on kafka.brokers (config file and APP_ env, as the service). A
@@ -130,12 +113,31 @@ and what the first run held back is not looked at again: -from-start looks at al
 Run one replay at a time.
 
 Flags:
-`)
+`
+
+// parseFlags reads args. It returns flag.ErrHelp after writing the usage to
+// stdout when asked for it, and a usageError naming the flag otherwise.
+func parseFlags(args []string, stdout io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned, usage is printed on -h only
+	fs.StringVar(&o.configPath, "config", "config.toml", "config file `path` (a missing file means defaults; APP_ env overrides it)")
+	fs.IntVar(&o.count, "count", 0, "how many orders to send; 0 = until stopped (SIGINT/SIGTERM)")
+	fs.DurationVar(&o.interval, "interval", 0, "pause between messages; 0 = as fast as the broker takes them")
+	fs.StringVar(&o.file, "file", "", "send the orders in this JSON `file` (one object, an array, or one object per line) instead of generated ones")
+	fs.Float64Var(&o.invalid, "invalid", 0, "share (0 to 1) of deliberately broken messages")
+	fs.Int64Var(&o.seed, "seed", 0, "seed of the order generator (default: from the clock)")
+	fs.BoolVar(&o.replay, "replay-dlq", false, "republish the messages parked in kafka.dlq_topic to kafka.topic instead (see above)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "with -replay-dlq: list what would be replayed and a summary by kind; publish and commit nothing")
+	fs.StringVar(&o.kind, "kind", "", "with -replay-dlq: replay only messages of this x-error-`kind` (decode, validation or conflict)")
+	fs.BoolVar(&o.fromStart, "from-start", false, "with -replay-dlq: ignore what earlier runs replayed and start from the oldest message still in the DLQ")
+	fs.BoolVar(&o.again, "again", false, "with -replay-dlq: also send, once more, the messages replayed once already and parked again (the newest copy of each)")
+	fs.Usage = func() {
+		fmt.Fprint(stdout, usage)
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 	}
-
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
@@ -147,43 +149,48 @@ Flags:
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return o, o.check(set)
+}
 
+// check refuses values out of range and flags that do not go together; set
+// names the flags given.
+func (o *options) check(set map[string]bool) error {
 	switch {
 	case o.count < 0:
-		return o, usagef("-count %d: want 0 (until stopped) or more", o.count)
+		return usagef("-count %d: want 0 (until stopped) or more", o.count)
 	case o.interval < 0:
-		return o, usagef("-interval %s: want 0 or more", o.interval)
+		return usagef("-interval %s: want 0 or more", o.interval)
 	case math.IsNaN(o.invalid) || o.invalid < 0 || o.invalid > 1:
-		return o, usagef("-invalid %v: want a share from 0 to 1", o.invalid)
+		return usagef("-invalid %v: want a share from 0 to 1", o.invalid)
 	case set["file"] && o.file == "":
-		return o, usagef("-file: want a path")
+		return usagef("-file: want a path")
 	case set["kind"] && !slices.Contains(replayKinds, o.kind):
-		return o, usagef("-kind %q: want one of %s", o.kind, strings.Join(replayKinds, ", "))
+		return usagef("-kind %q: want one of %s", o.kind, strings.Join(replayKinds, ", "))
 	}
 	if o.replay {
 		for _, name := range []string{"count", "interval", "file", "invalid", "seed"} {
 			if set[name] {
-				return o, usagef("-replay-dlq cannot be combined with -%s: it republishes what the DLQ holds", name)
+				return usagef("-replay-dlq cannot be combined with -%s: it republishes what the DLQ holds", name)
 			}
 		}
-		return o, nil
+		return nil
 	}
 	for _, name := range []string{"dry-run", "kind", "from-start", "again"} {
 		if set[name] {
-			return o, usagef("-%s: only with -replay-dlq", name)
+			return usagef("-%s: only with -replay-dlq", name)
 		}
 	}
 	if o.file != "" {
 		for _, name := range []string{"count", "invalid", "seed"} {
 			if set[name] {
-				return o, usagef("-file cannot be combined with -%s: the file says what to send", name)
+				return usagef("-file cannot be combined with -%s: the file says what to send", name)
 			}
 		}
 	}
 	if !set["seed"] {
 		o.seed = time.Now().UnixNano()
 	}
-	return o, nil
+	return nil
 }
 
 // run is the whole program: parse flags, load the config, build the source

@@ -148,59 +148,7 @@ func (pub publisher) publish(ctx context.Context, src source) report {
 	collected := make(chan error)
 	go func() { collected <- pub.collect(&c, start, failing, quit) }()
 
-	var tick <-chan time.Time
-	if pub.interval > 0 {
-		t := time.NewTicker(pub.interval)
-		defer t.Stop()
-		tick = t.C
-	}
-	var broken int64
-	stoppedOnFailure := false
-send:
-	for n := 0; ; n++ {
-		if n > 0 && tick != nil {
-			select {
-			case <-ctx.Done():
-				break send
-			case <-failing:
-				stoppedOnFailure = true
-				break send
-			case <-tick:
-			}
-		}
-		select {
-		case <-ctx.Done():
-			break send
-		case <-failing:
-			// Everything from here on would fail too, or succeed only to
-			// exit 1 anyway.
-			stoppedOnFailure = true
-			break send
-		default:
-		}
-		m, ok := src.next()
-		if !ok {
-			break
-		}
-		pm := &sarama.ProducerMessage{Topic: pub.topic, Value: sarama.ByteEncoder(m.value)}
-		if m.key != "" {
-			pm.Key = sarama.StringEncoder(m.key)
-		}
-		c.sent.Add(1) // before the hand-over, so acked never runs ahead of sent
-		select {
-		case pub.producer.Input() <- pm:
-			if m.broken {
-				broken++
-			}
-		case <-ctx.Done():
-			c.sent.Add(-1)
-			break send
-		case <-failing:
-			c.sent.Add(-1)
-			stoppedOnFailure = true
-			break send
-		}
-	}
+	broken, stoppedOnFailure := pub.sendAll(ctx, src, &c, failing)
 
 	// AsyncClose flushes what was sent, then closes Successes and Errors,
 	// which ends the collector.
@@ -226,6 +174,59 @@ send:
 		gaveUp:           gaveUp,
 		drainTimeout:     pub.drainTimeout,
 		elapsed:          time.Since(start),
+	}
+}
+
+// sendAll hands the messages of src to the producer, one each interval,
+// until src runs out, ctx ends or failing is closed (stoppedOnFailure); it
+// returns how many of those sent were deliberately broken.
+func (pub publisher) sendAll(ctx context.Context, src source, c *counters, failing <-chan struct{}) (broken int64, stoppedOnFailure bool) {
+	var tick <-chan time.Time
+	if pub.interval > 0 {
+		t := time.NewTicker(pub.interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for n := 0; ; n++ {
+		if n > 0 && tick != nil {
+			select {
+			case <-ctx.Done():
+				return broken, false
+			case <-failing:
+				return broken, true
+			case <-tick:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return broken, false
+		case <-failing:
+			// Everything from here on would fail too, or succeed only to
+			// exit 1 anyway.
+			return broken, true
+		default:
+		}
+		m, ok := src.next()
+		if !ok {
+			return broken, false
+		}
+		pm := &sarama.ProducerMessage{Topic: pub.topic, Value: sarama.ByteEncoder(m.value)}
+		if m.key != "" {
+			pm.Key = sarama.StringEncoder(m.key)
+		}
+		c.sent.Add(1) // before the hand-over, so acked never runs ahead of sent
+		select {
+		case pub.producer.Input() <- pm:
+			if m.broken {
+				broken++
+			}
+		case <-ctx.Done():
+			c.sent.Add(-1)
+			return broken, false
+		case <-failing:
+			c.sent.Add(-1)
+			return broken, true
+		}
 	}
 }
 
