@@ -117,25 +117,8 @@ func (a *Apache) start(ctx context.Context) error {
 		return err
 	}
 	// A formatted storage keeps its ports and cluster id.
-	meta := filepath.Join(a.opts.Dir, "kafka-logs", "meta.properties")
-	if b, err := os.ReadFile(meta); err == nil {
-		for line := range strings.Lines(string(b)) {
-			if id, ok := strings.CutPrefix(strings.TrimSpace(line), "cluster.id="); ok {
-				a.clusterID = id
-			}
-		}
-		var port, ctrlPort int
-		if b, err = os.ReadFile(a.path("ports")); err == nil {
-			_, err = fmt.Sscan(string(b), &port, &ctrlPort)
-		}
-		if err != nil || a.clusterID == "" {
-			return fmt.Errorf("kafka: %s holds storage without its ports or cluster id; delete it", a.opts.Dir)
-		}
-		if a.opts.Port != 0 && a.opts.Port != port || a.opts.ControllerPort != 0 && a.opts.ControllerPort != ctrlPort {
-			return fmt.Errorf("kafka: %s was made for ports %d and %d; use those, or delete it", a.opts.Dir, port, ctrlPort)
-		}
-		a.opts.Port, a.opts.ControllerPort = port, ctrlPort
-		if err := a.readSecure(); err != nil {
+	if b, err := os.ReadFile(filepath.Join(a.opts.Dir, "kafka-logs", "meta.properties")); err == nil {
+		if err := a.reopen(b); err != nil {
 			return err
 		}
 		return a.Restart(ctx)
@@ -191,6 +174,29 @@ func (a *Apache) start(ctx context.Context) error {
 		return fmt.Errorf("kafka: format storage: %w\n%s", err, out)
 	}
 	return a.Restart(ctx)
+}
+
+// reopen takes the cluster id, ports and SASL_SSL listener of a formatted
+// storage, whose meta.properties is meta.
+func (a *Apache) reopen(meta []byte) error {
+	for line := range strings.Lines(string(meta)) {
+		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "cluster.id="); ok {
+			a.clusterID = id
+		}
+	}
+	var port, ctrlPort int
+	b, err := os.ReadFile(a.path("ports"))
+	if err == nil {
+		_, err = fmt.Sscan(string(b), &port, &ctrlPort)
+	}
+	if err != nil || a.clusterID == "" {
+		return fmt.Errorf("kafka: %s holds storage without its ports or cluster id; delete it", a.opts.Dir)
+	}
+	if a.opts.Port != 0 && a.opts.Port != port || a.opts.ControllerPort != 0 && a.opts.ControllerPort != ctrlPort {
+		return fmt.Errorf("kafka: %s was made for ports %d and %d; use those, or delete it", a.opts.Dir, port, ctrlPort)
+	}
+	a.opts.Port, a.opts.ControllerPort = port, ctrlPort
+	return a.readSecure()
 }
 
 // pickPorts sets each port that is 0 to a free one; the picks differ.
