@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -34,14 +33,9 @@ type abSide struct{ name, tags string }
 // checkpointed tables of the test cluster. It reports the core-seconds the
 // service process used (utime+stime from /proc) per 100,000 orders, from
 // exec until its metrics count every order stored, and orders/s. Sub-
-// benchmarks:
-//   - json: generated orders (as this service's producer sends them); the
-//     code as it stands, the full decoder with the library's encoder
-//     (abtest_libjson), and the fast decoder with the library's encoder
-//     (abtest_libencode);
-//   - encoder-other-producers: the same orders as other producers send
-//     them (keys in another order, a field the service does not know), so
-//     each is encoded: the hand encoder against the library's;
+// benchmarks, on generated orders as this service's producer sends them:
+//   - json: the fast decoder against the full decoder on encoding/json
+//     alone (abtest_libjson);
 //   - copy: binary COPY rows written by hand against pgx's CopyFrom
 //     (abtest_pgxcopy).
 //
@@ -50,12 +44,10 @@ func BenchmarkIngestAB(b *testing.B) {
 	total, rounds := benchOrders(b), benchRounds(b)
 	runs := []struct {
 		name  string
-		other bool // messages shaped as other producers send them
 		sides []abSide
 	}{
-		{"json", false, []abSide{{"hand", ""}, {"library", "abtest_libjson"}, {"library-encoder", "abtest_libencode"}}},
-		{"encoder-other-producers", true, []abSide{{"hand", ""}, {"library-encoder", "abtest_libencode"}}},
-		{"copy", false, []abSide{{"hand", ""}, {"pgx", "abtest_pgxcopy"}}},
+		{"json", []abSide{{"hand", ""}, {"library", "abtest_libjson"}}},
+		{"copy", []abSide{{"hand", ""}, {"pgx", "abtest_pgxcopy"}}},
 	}
 	for _, run := range runs {
 		b.Run(run.name, func(b *testing.B) {
@@ -65,7 +57,7 @@ func BenchmarkIngestAB(b *testing.B) {
 				brokers := kafkatest.Brokers(b)
 				cfg := testConfig(b, brokers)
 				kafkatest.CreateTopics(b, brokers, 3, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
-				kafkatest.Produce(b, brokers, cfg.Kafka.Topic, abMessages(b, total, run.other)...)
+				kafkatest.Produce(b, brokers, cfg.Kafka.Topic, abMessages(total)...)
 				db := openStore(b, cfg.Postgres.DSN)
 				admin := pgtest.AdminDSN(b)
 				migrateWith(b, bins[0], cfg)
@@ -188,25 +180,12 @@ func buildSides(b *testing.B, sides []abSide) []string {
 	return bins
 }
 
-// abMessages are total generated orders; other shapes each as producers
-// other than this service's write them: keys in their own order and a field
-// the service does not know, which it must drop, so it encodes every order.
-func abMessages(b *testing.B, total int, other bool) []kafkatest.Message {
+// abMessages are total generated orders.
+func abMessages(total int) []kafkatest.Message {
 	gen := fake.New(1)
 	msgs := make([]kafkatest.Message, total)
 	for i := range msgs {
 		uid, raw := gen.OrderJSON()
-		if other {
-			var m map[string]any // encodes its keys sorted
-			if err := json.Unmarshal(raw, &m); err != nil {
-				b.Fatal(err)
-			}
-			m["source_system"] = "erp-7"
-			var err error
-			if raw, err = json.Marshal(m); err != nil {
-				b.Fatal(err)
-			}
-		}
 		msgs[i] = kafkatest.Message{Key: []byte(uid), Value: raw}
 	}
 	return msgs

@@ -49,7 +49,7 @@ func (r Rules) Parse(raw []byte) (Parsed, error) {
 	}
 	if encoded == nil {
 		var err error
-		if encoded, err = canonical(&o); err != nil {
+		if encoded, err = marshal(&o); err != nil {
 			return Parsed{}, reject(KindDecode, "", "cannot encode: %v", err)
 		}
 	}
@@ -69,9 +69,11 @@ func Decode(stored []byte) (Order, error) {
 	return o, nil
 }
 
-// marshal is json.Marshal without HTML escaping: a stored order keeps < > &
-// as they are (escaped, a message of them grew five times over). Pages
-// escape what they show; the API serves the JSON as application/json.
+// marshal writes an order's canonical JSON: json.Marshal's form (fields in
+// declaration order, no white space) without HTML escaping, so a stored
+// order keeps < > & as they are (escaped, a message of them grew five times
+// over). Pages escape what they show; the API serves the JSON as
+// application/json.
 func marshal(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)

@@ -2,6 +2,7 @@
 
 package order
 
-// fastDecode takes nothing, so that decode, the full decoder, reads every
-// message (see libjson_abtest.go).
+// With the build tag abtest_libjson, fastDecode takes nothing, so that
+// decode, the full decoder on encoding/json, reads every message: the A/B
+// of the fast decoder in app/bench_ab_test.go (BENCHMARKS.md).
 func fastDecode([]byte) (o Order, canon []byte, ok bool) { return o, nil, false }
