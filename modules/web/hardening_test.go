@@ -39,7 +39,7 @@ func listen(t *testing.T, app *fiber.App) string {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = app.Listener(coarseListener{ln})
+		_ = app.Listener(ln)
 	}()
 	t.Cleanup(func() {
 		if err := app.Shutdown(); err != nil {

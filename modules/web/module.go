@@ -76,7 +76,7 @@ func serve(lc fx.Lifecycle, sd fx.Shutdowner, app *fiber.App, cfg Config, stop s
 			log.Info("http listening", "addr", ln.Addr().String())
 			go func() {
 				defer close(done)
-				err := app.Listener(coarseListener{ln})
+				err := app.Listener(ln)
 				select {
 				case <-stop:
 				default:

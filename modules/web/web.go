@@ -111,8 +111,8 @@ const (
 	// writeTimeout bounds writing one answer; the live stream renews it for
 	// each event it writes.
 	writeTimeout = 10 * time.Second
-	// idleTimeout is readTimeout: fasthttp asks for both on each request,
-	// and equal deadlines let a coarse connection (deadline.go) keep one.
+	// idleTimeout bounds how long a kept-alive connection may wait for its
+	// next request.
 	idleTimeout = readTimeout
 	bodyLimit   = 64 << 10
 	// headerLimit bounds the request line and headers together: fasthttp
