@@ -15,6 +15,8 @@ type Page struct {
 	SwitchLang  string
 	// Query refills the search box.
 	Query string
+	// FocusSearch puts the cursor in the search box as the page opens.
+	FocusSearch bool
 }
 
 // OrderRow is one order in a list: enough to recognise it, a link to all.
@@ -56,8 +58,9 @@ type OrderView struct {
 	CreatedISO  string // for the datetime attribute, RFC 3339
 	CustomerID  string
 	Amount      string
-	// Status is the order's status in words with its code, e.g.
-	// "Accepted (202)"; StatusClass picks its colour.
+	// Status is each status of the items, a code with its name where the
+	// name is known, e.g. "202 Accepted, 201"; StatusClass picks its
+	// colour.
 	Status      string
 	StatusClass string
 	// SourceNote says quietly whether the cache or the database answered.
@@ -72,10 +75,12 @@ type OrderView struct {
 	Technical []Field
 }
 
-// Field is one labelled value.
+// Field is one labelled value. Raw labels it with the order's own field
+// name (chrt_id), shown as code, where no word says more.
 type Field struct {
 	Label string
 	Value string
+	Raw   bool
 }
 
 // DeliveryView is where the order goes.
@@ -113,7 +118,7 @@ type ItemView struct {
 	Price      string
 	Sale       string // e.g. "30%"
 	TotalPrice string
-	Status     string
+	Status     string // e.g. "202 Accepted" or "201"
 	// Technical are the ids a person rarely needs: chrt id, nm id, rid,
 	// track number.
 	Technical []Field
@@ -122,22 +127,44 @@ type ItemView struct {
 // ParkedView is the read-only list of parked (dead-letter) messages.
 type ParkedView struct {
 	Page
+	// Kinds are the filters: every kind, then each kind, with its count.
+	Kinds    []KindFilter
 	Messages []ParkedRow
+	// Empty says why no message is listed.
+	Empty string
 	// Unavailable says this server cannot list them.
 	Unavailable bool
-	MoreHref    string
+	// NewestHref leads back to the first page, MoreHref on to older ones.
+	NewestHref string
+	MoreHref   string
 }
 
-// ParkedRow is one parked message; Body is clipped already.
+// KindFilter links to the messages of one kind (or of every kind).
+type KindFilter struct {
+	Label   string
+	Title   string // what the kind means
+	Class   string // "all", "decode", "validation", "conflict"
+	Count   string
+	Href    string
+	Current bool
+}
+
+// ParkedRow is one parked message, every value ready to show.
 type ParkedRow struct {
-	Kind    string
-	Reason  string
-	Source  string // "orders / 2 @ 1234"
-	Time    string
-	TimeISO string
-	Key     string
-	Body    string
-	Clipped bool
+	Kind      string // in words
+	KindClass string // "decode", "validation", "conflict" or "other"
+	Reason    Text   // field paths and values set apart
+	Source    Text   // "orders, partition 2, offset 95"
+	// ReplayOf says which parked message this one is a replay of; empty
+	// when it is not one.
+	ReplayOf Text
+	Time     string
+	TimeISO  string
+	Key      string
+	// Body is the message, pretty-printed when it is JSON, clipped;
+	// BodyLabel names it with its size.
+	Body      string
+	BodyLabel string
 }
 
 // ErrorView is a page that could not show an order.
@@ -145,5 +172,5 @@ type ErrorView struct {
 	Page
 	Status int
 	Title  string
-	Detail string
+	Detail Text
 }

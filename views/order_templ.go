@@ -578,7 +578,7 @@ func OrderPage(v OrderView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				for _, f := range it.Technical {
-					templ_7745c5c3_Err = field(f.Label, f.Value).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = rawField(f).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -775,7 +775,7 @@ func OrderPage(v OrderView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			for _, f := range v.Technical {
-				templ_7745c5c3_Err = field(f.Label, f.Value).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = rawField(f).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -93,7 +93,7 @@ func sampleOrder() OrderView {
 		CreatedISO:  "2021-11-26T06:22:19Z",
 		CustomerID:  "test",
 		Amount:      "18.17 USD",
-		Status:      "Accepted (202)",
+		Status:      "202 Accepted",
 		StatusClass: "status-ok",
 		SourceNote:  "Served from the cache",
 		JSONHref:    "/api/orders/b563feb7b2b84b6test",
@@ -120,12 +120,12 @@ func sampleOrder() OrderView {
 		},
 		Items: []ItemView{
 			{Name: xss, Brand: "Vivienne Sabo", Size: "0", Price: "4.53 USD", Sale: "30%", TotalPrice: "3.17 USD",
-				Status: "Accepted (202)", Technical: []Field{{"nm id", "2389212"}, {"chrt id", "9934930"}}},
+				Status: "202 Accepted", Technical: []Field{{"nm_id", "2389212", true}, {"chrt_id", "9934930", true}}},
 			{Name: "Lipstick", Brand: "Sabo", Size: "M", Price: "1.00 USD", Sale: "0%", TotalPrice: "1.00 USD",
-				Status: "Accepted (202)", Technical: []Field{{"nm id", "2"}}},
+				Status: "202 Accepted", Technical: []Field{{"nm_id", "2", true}}},
 		},
 		ItemTotal: "4.17 USD",
-		Technical: []Field{{"Shard key", "9"}, {"SM id", "99"}, {"OOF shard", "1"}, {"Internal signature", xss}},
+		Technical: []Field{{"Shard key", "9", false}, {"sm_id", "99", true}, {"oof_shard", "1", true}, {"Internal signature", xss, false}},
 	}
 }
 
@@ -175,7 +175,7 @@ func TestOrderPage(t *testing.T) {
 		{"summary", "Created", "2021-11-26 06:22:19 UTC"},
 		{"summary", "Customer", "test"},
 		{"summary", "Amount", "18.17 USD"},
-		{"summary", "Status", "Accepted (202)"},
+		{"summary", "Status", "202 Accepted"},
 		{"delivery", "Name", "Test Testov"},
 		{"delivery", "Phone", "+9720000000"},
 		{"delivery", "Address", xss},
@@ -215,7 +215,7 @@ func TestOrderPage(t *testing.T) {
 		t.Errorf("item name = %q", got)
 	}
 	cells := first.Children()
-	for i, want := range []string{"0", "4.53 USD", "30%", "3.17 USD", "Accepted (202)"} {
+	for i, want := range []string{"0", "4.53 USD", "30%", "3.17 USD", "202 Accepted"} {
 		if got := strings.TrimSpace(cells.Eq(i + 1).Text()); got != want {
 			t.Errorf("item 0 column %d = %q, want %q", i+1, got, want)
 		}
@@ -250,18 +250,83 @@ func TestOrderPageInRussian(t *testing.T) {
 }
 
 func TestParkedPage(t *testing.T) {
-	v := ParkedView{Page: en(""), Messages: []ParkedRow{{Kind: "decode", Reason: "not JSON", Source: "orders / 1 @ 5",
-		Time: "2021-11-26 06:22:19 UTC", TimeISO: "2021-11-26T06:22:19Z", Key: "k", Body: xss}}, MoreHref: "/dlq?cursor=c"}
+	v := ParkedView{
+		Page: en(""),
+		Kinds: []KindFilter{
+			{Label: "All", Class: "all", Count: "2", Href: "/dlq"},
+			{Label: "decode", Class: "decode", Count: "1", Href: "/dlq?kind=decode", Current: true},
+		},
+		Messages: []ParkedRow{{
+			Kind: "decode", KindClass: "decode", Reason: Spans("`items[0].price`: not JSON %q", xss),
+			Source: Spans("%s, partition %d, offset %d", "orders", 1, 5), ReplayOf: Spans("replay of %s", "orders.dlq/0@3"),
+			Time: "2021-11-26 06:22:19 UTC", TimeISO: "2021-11-26T06:22:19Z", Key: "k", Body: xss, BodyLabel: "Message, 25 B",
+		}},
+		NewestHref: "/dlq", MoreHref: "/dlq?cursor=c",
+	}
 	doc := renderDoc(t, ParkedPage(v))
 	assertNoActiveContent(t, doc)
-	if got := doc.Find(".parked pre.body").Text(); got != xss {
+	row := doc.Find("#parked-list tbody.message")
+	if row.Length() != 1 {
+		t.Fatalf("%d messages, want 1", row.Length())
+	}
+	cells := row.Find("tr").First().Find("td")
+	for i, want := range []string{"2021-11-26 06:22:19 UTC", "decode", `items[0].price: not JSON "` + xss + `"`, "k", "orders, partition 1, offset 5replay of orders.dlq/0@3"} {
+		if got := strings.TrimSpace(cells.Eq(i).Text()); got != want {
+			t.Errorf("column %d = %q, want %q", i, got, want)
+		}
+	}
+	if got := row.Find(".reason code").First().Text(); got != "items[0].price" {
+		t.Errorf("field path shown as %q, want it as code", got)
+	}
+	if got := row.Find("details pre.body").Text(); got != xss {
 		t.Errorf("body = %q", got)
 	}
-	if got := shown(t, doc, "parked", "Reason"); got != "not JSON" {
-		t.Errorf("reason = %q", got)
+	if row.Find("details[open]").Length() != 0 {
+		t.Error("the body is not folded")
+	}
+	if got := row.Find("details summary").Text(); got != "Message, 25 B" {
+		t.Errorf("summary = %q", got)
+	}
+	if title, _ := row.Find("time").Attr("title"); title != "2021-11-26 06:22:19 UTC" {
+		t.Errorf("time title = %q, want the UTC time on hover", title)
+	}
+	current := doc.Find(`#kinds a[aria-current="page"]`)
+	if current.Length() != 1 || strings.TrimSpace(current.Text()) != "decode 1" {
+		t.Errorf("current kind %q", current.Text())
 	}
 	if href, _ := doc.Find(`a[rel="next"]`).Attr("href"); href != "/dlq?cursor=c" {
 		t.Errorf("next = %q", href)
+	}
+	if href, _ := doc.Find(`a[rel="first"]`).Attr("href"); href != "/dlq" {
+		t.Errorf("newest = %q", href)
+	}
+}
+
+func TestSpans(t *testing.T) {
+	tests := []struct {
+		format string
+		args   []any
+		want   string // code in brackets
+	}{
+		{"plain", nil, "plain"},
+		{"no order has uid %q.", []any{"x"}, `no order has uid ["x"].`},
+		{"%[2]s then %[1]d", []any{7, "b"}, "[b] then [7]"},
+		{"`goods_total` + %d%%", []any{3}, "[goods_total] + [3]%"},
+		{"spliced %s here", []any{Plain("words")}, "spliced words here"},
+		{"missing %s", nil, "missing [%!s(MISSING)]"},
+	}
+	for _, tt := range tests {
+		var b strings.Builder
+		for _, s := range Spans(tt.format, tt.args...) {
+			if s.Code {
+				b.WriteString("[" + s.S + "]")
+			} else {
+				b.WriteString(s.S)
+			}
+		}
+		if b.String() != tt.want {
+			t.Errorf("Spans(%q) = %q, want %q", tt.format, b.String(), tt.want)
+		}
 	}
 }
 
@@ -270,8 +335,8 @@ func TestErrorPage(t *testing.T) {
 		name string
 		give ErrorView
 	}{
-		{"not found", ErrorView{Page: en("nope"), Status: 404, Title: "Order not found", Detail: `no order with uid "nope"`}},
-		{"malformed", ErrorView{Page: en(xss), Status: 400, Title: "Malformed order uid", Detail: `malformed OrderUID "<x>"`}},
+		{"not found", ErrorView{Page: en("nope"), Status: 404, Title: "Order not found", Detail: Spans("No order has the uid %q.", "nope")}},
+		{"malformed", ErrorView{Page: en(xss), Status: 400, Title: "Not an order uid", Detail: Spans("%q cannot be an order uid.", "<x>")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -281,7 +346,7 @@ func TestErrorPage(t *testing.T) {
 			if got := doc.Find("#error h1").Text(); got != tt.give.Title {
 				t.Errorf("heading = %q, want %q", got, tt.give.Title)
 			}
-			if got := doc.Find("#error .detail").Text(); got != tt.give.Detail {
+			if got := doc.Find("#error .detail").Text(); got != tt.give.Detail.String() {
 				t.Errorf("detail = %q, want %q", got, tt.give.Detail)
 			}
 			if got := doc.Find("#error .status").Text(); !strings.Contains(got, strconv.Itoa(tt.give.Status)) {

@@ -3,7 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -52,7 +52,7 @@ func uidFromQueryOrBody(c *fiber.Ctx) (string, error) {
 	if len(body) == 0 {
 		return "", &badRequest{
 			heading: "Missing order uid",
-			detail:  `no OrderUID: give it in the query (?OrderUID=<uid>) or as a JSON body {"OrderUID":"<uid>"}`,
+			detail:  say("No `OrderUID`: give it in the query (%s) or as a JSON body %s.", "?OrderUID=<uid>", `{"OrderUID":"<uid>"}`),
 		}
 	}
 	return uidFromJSON(body)
@@ -63,43 +63,62 @@ func uidFromQueryOrBody(c *fiber.Ctx) (string, error) {
 func uidFromJSON(body []byte) (string, error) {
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(body, &members); err != nil || members == nil {
-		return "", badBody("the request body is not a JSON object")
+		return "", badBody(say("The request body is not a JSON object; want %s.", wantBody))
 	}
 	for name := range members {
 		if name != uidParam {
-			return "", badBody(fmt.Sprintf("the request body has member %q", clip(name)))
+			return "", badBody(say("The request body has the member %q; want only %s.", clip(name), wantBody))
 		}
 	}
 	raw, ok := members[uidParam]
 	if !ok {
-		return "", badBody("the request body has no OrderUID member")
+		return "", badBody(say("The request body has no `OrderUID`; want %s.", wantBody))
 	}
 	var uid string
 	if bytes.Equal(raw, []byte("null")) || json.Unmarshal(raw, &uid) != nil {
-		return "", badBody("OrderUID in the request body is not a string")
+		return "", badBody(say("`OrderUID` in the request body is not a string; want %s.", wantBody))
 	}
 	return uid, nil
 }
 
-func badBody(why string) error {
-	return &badRequest{
-		heading: "Bad request body",
-		detail:  why + `; want {"OrderUID":"<uid>"}`,
-	}
+const wantBody = `{"OrderUID":"<uid>"}`
+
+func badBody(why msg) error {
+	return &badRequest{heading: "Bad request body", detail: why}
 }
 
 // checkUID turns away a uid that cannot name an order before the store is
 // asked, so such a request counts neither a cache hit nor a miss.
 func checkUID(uid string) error {
 	if uid == "" {
-		return &badRequest{heading: "Missing order uid", detail: "OrderUID is empty"}
+		return &badRequest{heading: "Missing order uid", detail: say("The order uid is empty: give the uid of an order.")}
 	}
 	if !order.ValidUID(uid) {
-		return &badRequest{
-			heading: "Malformed order uid",
-			detail:  fmt.Sprintf("malformed OrderUID %q: want 1 to %d of A-Z a-z 0-9 _ -", clip(uid), order.MaxUIDLen),
-			typed:   clip(uid),
-		}
+		return &badRequest{heading: "Not an order uid", detail: whyNotUID(uid), typed: clip(uid)}
 	}
 	return nil
+}
+
+// whyNotUID says what keeps uid from being an order uid: its length, or
+// its first character that no uid holds.
+func whyNotUID(uid string) msg {
+	if n := utf8.RuneCountInString(uid); n > order.MaxUIDLen {
+		return say("%q cannot be an order uid: it is %d characters long, and an order uid is at most %d Latin letters, digits, \"_\" or \"-\".",
+			clip(uid), n, order.MaxUIDLen)
+	}
+	pos := 0
+	for _, r := range uid {
+		pos++
+		if !uidRune(r) {
+			if r == ' ' {
+				return say("%q cannot be an order uid: character %d is a space, and an order uid is only Latin letters, digits, \"_\" or \"-\".", clip(uid), pos)
+			}
+			return say("%q cannot be an order uid: character %d is %q, and an order uid is only Latin letters, digits, \"_\" or \"-\".", clip(uid), pos, r)
+		}
+	}
+	return say("%q cannot be an order uid: an order uid is 1 to %d Latin letters, digits, \"_\" or \"-\".", clip(uid), order.MaxUIDLen)
+}
+
+func uidRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-'
 }

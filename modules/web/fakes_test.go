@@ -102,29 +102,45 @@ func (c *fakeRecent) Newest(n int) []order.Record {
 	return all[:min(n, len(all))]
 }
 
-// fakeParked lists messages in pages; its cursors are "p<index>".
+// fakeParked lists messages in pages; its cursors are "p<index>" into the
+// messages of the kind asked for. err, when set, is what every listing
+// fails with.
 type fakeParked struct {
 	mu    sync.Mutex
 	items []order.Parked
+	err   error
+	kinds []order.Kind // the kinds asked for, in order
 }
 
 var errFakeBadCursor = fmt.Errorf("fake: %w", ErrBadCursor)
 
-func (p *fakeParked) ListParked(_ context.Context, limit int, cursor string) (order.ParkedPage, error) {
+func (p *fakeParked) ListParkedKind(_ context.Context, kind order.Kind, limit int, cursor string) (order.ParkedPage, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.kinds = append(p.kinds, kind)
+	if p.err != nil {
+		return order.ParkedPage{}, p.err
+	}
+	counts := map[order.Kind]int{}
+	var items []order.Parked
+	for _, m := range p.items {
+		counts[m.Kind]++
+		if kind == "" || m.Kind == kind {
+			items = append(items, m)
+		}
+	}
 	start := 0
 	if cursor != "" {
-		if _, err := fmt.Sscanf(cursor, "p%d", &start); err != nil || start < 0 || start > len(p.items) {
+		if _, err := fmt.Sscanf(cursor, "p%d", &start); err != nil || start < 0 || start > len(items) {
 			return order.ParkedPage{}, errFakeBadCursor
 		}
 	}
 	if limit < 1 {
 		return order.ParkedPage{}, errors.New("bad limit")
 	}
-	end := min(start+limit, len(p.items))
-	page := order.ParkedPage{Items: p.items[start:end]}
-	if end < len(p.items) {
+	end := min(start+limit, len(items))
+	page := order.ParkedPage{Items: items[start:end], Counts: counts}
+	if end < len(items) {
 		page.Next = fmt.Sprintf("p%d", end)
 	}
 	return page, nil

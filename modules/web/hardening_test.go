@@ -178,7 +178,7 @@ func TestRateLimitDetail(t *testing.T) {
 	if err := json.Unmarshal(resp.body, &p); err != nil {
 		t.Fatalf("%d %s: %v", resp.status, resp.body, err)
 	}
-	want := "try again in " + resp.header.Get("Retry-After") + " s"
+	want := "Try again in " + resp.header.Get("Retry-After") + " s"
 	if !strings.Contains(p.Detail, want) {
 		t.Errorf("detail = %q, want it to contain %q", p.Detail, want)
 	}

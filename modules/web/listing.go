@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,9 +32,15 @@ var ErrBadCursor = order.ErrBadCursor
 // errUnavailable is a route whose backing part app did not provide.
 var errUnavailable = fiber.NewError(http.StatusServiceUnavailable)
 
-// badParam is a 400 naming the query parameter at fault.
-func badParam(name, why string) error {
-	return &badRequest{heading: "Bad parameter " + name, detail: fmt.Sprintf("query parameter %s: %s", name, why)}
+// badParam is a 400 naming the query parameter at fault; why is a format
+// whose first verb is the parameter's name.
+func badParam(name, why string, args ...any) error {
+	return &badRequest{heading: "Bad query parameter", detail: say(why, append([]any{name}, args...)...)}
+}
+
+// badCursor is a cursor this service did not give, or no longer can follow.
+func badCursor() error {
+	return badParam("cursor", "The %s parameter is not a cursor this service gave, or it no longer leads anywhere; start again without it.")
 }
 
 // listLimit reads limit: absent means defaultListLimit, else 1..MaxListLimit.
@@ -45,7 +52,7 @@ func listLimit(c *fiber.Ctx) (int, error) {
 	raw := string(args.Peek("limit"))
 	n, err := strconv.Atoi(raw)
 	if err != nil || n < 1 || n > order.MaxListLimit {
-		return 0, badParam("limit", fmt.Sprintf("%q is not a whole number from 1 to %d", clip(raw), order.MaxListLimit))
+		return 0, badParam("limit", "The %s parameter is %q; want a whole number from 1 to %d.", clip(raw), order.MaxListLimit)
 	}
 	return n, nil
 }
@@ -63,7 +70,7 @@ func encodeCursor(k *order.Key) string {
 
 // decodeCursor reads what encodeCursor wrote, and nothing else.
 func decodeCursor(s string) (*order.Key, error) {
-	bad := badParam("cursor", "not a cursor this service gave; start again without it")
+	bad := badCursor()
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return nil, bad
@@ -96,7 +103,7 @@ func filterFrom(c *fiber.Ctx) (order.Filter, error) {
 	for _, fl := range fields {
 		v := strings.TrimSpace(string(args.Peek(fl.name)))
 		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxFilterLen {
-			return f, badParam(fl.name, fmt.Sprintf("want at most %d characters of UTF-8 text", maxFilterLen))
+			return f, badParam(fl.name, "The %s parameter is too long or not text; want at most %d characters of UTF-8 text.", maxFilterLen)
 		}
 		*fl.dst = v
 	}
@@ -166,8 +173,18 @@ func source(hit bool) string {
 	return sourceDatabase
 }
 
-// maxBodyShown is how much of a parked message's key and body are shown.
-const maxBodyShown = 2048
+// What a DLQ listing shows of each message, as what it costs written out:
+// a page of the most messages stays well under a megabyte however hostile
+// the bytes (see shownCost).
+const (
+	maxBodyShown   = 4 << 10
+	maxReasonShown = 2 << 10
+	maxKeyShown    = 256
+	maxTopicShown  = 256
+)
+
+// parkedKinds are the kinds a DLQ listing may be filtered by.
+var parkedKinds = []order.Kind{order.KindDecode, order.KindValidation, order.KindConflict}
 
 // parkedJSON is one parked message in GET /api/dlq.
 type parkedJSON struct {
@@ -179,70 +196,120 @@ type parkedJSON struct {
 	Time      time.Time `json:"time"`
 	Key       string    `json:"key"`
 	Body      string    `json:"body"`
-	// Clipped says Body was cut at maxBodyShown bytes.
+	// Clipped says Body was cut; Size is the whole message in bytes.
 	Clipped bool `json:"clipped"`
+	Size    int  `json:"size"`
+	// ReplayOf is the parked message this one is a replay of, as
+	// "<topic>/<partition>@<offset>"; empty when it is not one.
+	ReplayOf string `json:"replay_of"`
 }
 
 type parkedPage struct {
-	Messages   []parkedJSON `json:"messages"`
-	NextCursor string       `json:"next_cursor"`
+	Messages   []parkedJSON   `json:"messages"`
+	Counts     map[string]int `json:"counts"`
+	NextCursor string         `json:"next_cursor"`
 }
 
 // maxCursorLen bounds a DLQ cursor before it reaches the lister.
 const maxCursorLen = 512
 
-func (h *handlers) listParked(c *fiber.Ctx) (parkedPage, error) {
+// parkedQuery is what a DLQ listing was asked for.
+type parkedQuery struct {
+	kind   order.Kind
+	limit  int
+	cursor string
+}
+
+func parkedQueryOf(c *fiber.Ctx) (parkedQuery, error) {
+	var q parkedQuery
+	args := c.Context().QueryArgs()
+	if args.Has("kind") {
+		q.kind = order.Kind(args.Peek("kind"))
+		if !slices.Contains(parkedKinds, q.kind) {
+			return q, badParam("kind", "The %s parameter is %q; want `decode`, `validation` or `conflict`.", clip(string(q.kind)))
+		}
+	}
+	var err error
+	if q.limit, err = listLimit(c); err != nil {
+		return q, err
+	}
+	q.cursor = string(args.Peek("cursor"))
+	if utf8.RuneCountInString(q.cursor) > maxCursorLen {
+		return q, badCursor()
+	}
+	return q, nil
+}
+
+func (h *handlers) listParked(c *fiber.Ctx, q parkedQuery) (parkedPage, error) {
 	if h.Parked == nil {
 		return parkedPage{}, errUnavailable
 	}
-	limit, err := listLimit(c)
-	if err != nil {
-		return parkedPage{}, err
-	}
-	cursor := string(c.Context().QueryArgs().Peek("cursor"))
-	if utf8.RuneCountInString(cursor) > maxCursorLen {
-		return parkedPage{}, badParam("cursor", "not a cursor this service gave; start again without it")
-	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), lookupTimeout)
 	defer cancel()
-	page, err := h.Parked.ListParked(ctx, limit, cursor)
+	page, err := h.Parked.ListParkedKind(ctx, q.kind, q.limit, q.cursor)
 	if errors.Is(err, ErrBadCursor) {
-		return parkedPage{}, badParam("cursor", "not a cursor this service gave; start again without it")
+		return parkedPage{}, badCursor()
 	}
 	if err != nil {
-		return parkedPage{}, fmt.Errorf("list parked messages: %w", err)
+		return parkedPage{}, &unavailableError{
+			detail: say("The parked messages could not be read from the broker just now. Try again in a moment."),
+			err:    fmt.Errorf("list parked messages: %w", err),
+		}
 	}
-	out := parkedPage{Messages: make([]parkedJSON, len(page.Items)), NextCursor: page.Next}
+	out := parkedPage{Messages: make([]parkedJSON, len(page.Items)), Counts: map[string]int{}, NextCursor: page.Next}
+	for _, k := range parkedKinds {
+		out.Counts[string(k)] = page.Counts[k]
+	}
 	for i, p := range page.Items {
-		body, clipped := clipBytes(p.Body, maxBodyShown)
-		key, _ := clipBytes(p.Key, 256)
+		body, clipped := clipShown(p.Body, maxBodyShown)
+		key, _ := clipShown(p.Key, maxKeyShown)
+		reason, _ := clipShown([]byte(p.Reason), maxReasonShown)
+		topic, _ := clipShown([]byte(p.Topic), maxTopicShown)
+		replay, _ := clipShown([]byte(p.ReplayOf), maxTopicShown)
+		kind, _ := clipShown([]byte(p.Kind), 32)
 		out.Messages[i] = parkedJSON{
-			Kind: string(p.Kind), Reason: p.Reason, Topic: p.Topic, Partition: p.Partition,
-			Offset: p.Offset, Time: p.Time.UTC(), Key: key, Body: body, Clipped: clipped,
+			Kind: kind, Reason: reason, Topic: topic, Partition: p.Partition,
+			Offset: p.Offset, Time: p.Time.UTC(), Key: key, Body: body,
+			Clipped: clipped || len(p.Body) < p.Size, Size: max(p.Size, len(p.Body)), ReplayOf: replay,
 		}
 	}
 	return out, nil
 }
 
 func (h *handlers) apiParked(c *fiber.Ctx) error {
-	page, err := h.listParked(c)
+	q, err := parkedQueryOf(c)
+	if err != nil {
+		return err
+	}
+	page, err := h.listParked(c, q)
 	if err != nil {
 		return err
 	}
 	return c.JSON(page)
 }
 
-// clipBytes turns raw message bytes into text: invalid UTF-8 becomes U+FFFD
-// (the body is whatever a producer sent), cut at max bytes on a rune boundary.
-func clipBytes(b []byte, max int) (string, bool) {
-	clipped := len(b) > max
-	if clipped {
-		b = b[:max]
+// shownCost is what a character costs written out in JSON or HTML at
+// worst: a control character is \u0000 in JSON, a quote &#34; in HTML.
+func shownCost(r rune) int {
+	switch {
+	case r < 0x20, r == '<', r == '>', r == '&', r == '"', r == '\'', r == '\\', r == 0x7f,
+		r == '\u2028', r == '\u2029':
+		return 6
 	}
+	return utf8.RuneLen(r)
+}
+
+// clipShown turns raw message bytes into text (invalid UTF-8 becomes
+// U+FFFD: the bytes are whatever a producer sent) of at most max bytes
+// written out (shownCost), cut with "…".
+func clipShown(b []byte, max int) (string, bool) {
 	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	if clipped {
-		// A rune cut in two at the end is one replacement character.
-		s = strings.TrimRight(s, "\uFFFD") + "…"
+	cost := 0
+	for i, r := range s {
+		cost += shownCost(r)
+		if cost > max {
+			return s[:i] + "…", true
+		}
 	}
-	return s, clipped
+	return s, false
 }

@@ -12,7 +12,13 @@ import (
 //go:embed openapi.yaml
 var openAPI []byte
 
+// openAPIType is text/yaml, not the registered application/yaml: a browser
+// shows text/* where it downloads application/yaml (Chromium does), and
+// tools still read it as YAML by the "yaml" in it and the path's .yaml.
+const openAPIType = "text/yaml; charset=utf-8"
+
 func serveOpenAPI(c *fiber.Ctx) error {
-	c.Set(fiber.HeaderContentType, "application/yaml; charset=utf-8")
+	c.Set(fiber.HeaderContentType, openAPIType)
+	c.Set(fiber.HeaderContentDisposition, "inline")
 	return c.Send(openAPI)
 }

@@ -145,6 +145,9 @@ func TestOpenAPIAnswers(t *testing.T) {
 		{"/api/dlq", true, 200},
 		{"/api/dlq?limit=100", true, 200},
 		{"/api/dlq?limit=0", false, 400},
+		{"/api/dlq?kind=decode", true, 200},
+		{"/api/dlq?kind=conflict&limit=5", true, 200},
+		{"/api/dlq?kind=nope", false, 400},
 		{"/api/dlq?cursor=" + strings.Repeat("c", 513), false, 400},
 		{"/api/openapi.yaml", true, 200},
 		{"/healthz", true, 200},
@@ -182,5 +185,21 @@ func TestOpenAPIAnswers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOpenAPIShownByBrowsers serves the document as text/yaml, which a
+// browser shows (Chromium downloads application/yaml) and schemathesis
+// reads as YAML; the browser test opens it in Chromium.
+func TestOpenAPIShownByBrowsers(t *testing.T) {
+	resp := newTestEnv(t).do(t, get("/api/openapi.yaml"))
+	if ct := resp.header.Get("Content-Type"); ct != "text/yaml; charset=utf-8" {
+		t.Errorf("Content-Type %q, want text/yaml; charset=utf-8", ct)
+	}
+	if cd := resp.header.Get("Content-Disposition"); cd != "" && cd != "inline" {
+		t.Errorf("Content-Disposition %q", cd)
+	}
+	if !bytes.HasPrefix(resp.body, []byte("openapi: 3.1.0")) {
+		t.Errorf("body %.40q", resp.body)
 	}
 }

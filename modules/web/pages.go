@@ -34,6 +34,7 @@ const maxMatchesShown = 50
 func (h *handlers) pageHome(c *fiber.Ctx) error {
 	if !c.Context().QueryArgs().Has(uidParam) {
 		v := views.HomeView{Page: pageOf(c, "")}
+		v.FocusSearch = true
 		if h.Recent != nil {
 			v.Orders = rows(h.Recent.Newest(recentCount), v.Lang)
 			v.LiveSrc = "/live/orders"
@@ -52,12 +53,16 @@ func (h *handlers) pageHome(c *fiber.Ctx) error {
 func (h *handlers) searchBox(c *fiber.Ctx, typed string) error {
 	text := strings.TrimSpace(typed)
 	if text == "" {
-		return &badRequest{heading: "Missing order uid", detail: "OrderUID is empty", typed: typed}
+		return &badRequest{
+			heading: "Nothing to look for",
+			detail:  say("The search box was empty: type an order uid, track number, transaction, customer id or phone."),
+			typed:   typed,
+		}
 	}
 	if utf8.RuneCountInString(text) > maxFilterLen {
 		return &badRequest{
 			heading: "Search text too long",
-			detail:  fmt.Sprintf("search for at most %d characters", maxFilterLen),
+			detail:  say("Search for at most %d characters.", maxFilterLen),
 			typed:   clip(text),
 		}
 	}
@@ -92,10 +97,19 @@ func (h *handlers) searchBox(c *fiber.Ctx, typed string) error {
 }
 
 // findAll searches each field for text and merges the matches, newest
-// first, at most maxMatchesShown of them.
+// first, at most maxMatchesShown of them. Track numbers are upper case, so
+// one typed in any case is looked for in upper case too; a phone is looked
+// for with and without its "+" and the spaces, dashes and brackets people
+// write in it.
 func (h *handlers) findAll(ctx context.Context, text string) ([]order.Record, error) {
 	filters := []order.Filter{
 		{TrackNumber: text}, {Transaction: text}, {CustomerID: text}, {Phone: text},
+	}
+	if up := strings.ToUpper(text); up != text {
+		filters = append(filters, order.Filter{TrackNumber: up})
+	}
+	for _, p := range phoneForms(text) {
+		filters = append(filters, order.Filter{Phone: p})
 	}
 	seen := map[string]bool{}
 	var found []order.Record
@@ -142,31 +156,166 @@ func (h *handlers) renderOrder(c *fiber.Ctx, rec order.Record, hit bool, query s
 	return render(c, http.StatusOK, views.OrderPage(orderView(o, pageOf(c, query), hit)))
 }
 
+// phoneForms are the other ways text may be written as a stored phone: with
+// and without a leading "+", and without spaces, dashes, dots or brackets.
+// Text that is not a phone has none.
+func phoneForms(text string) []string {
+	digits := strings.Map(func(r rune) rune {
+		switch {
+		case r >= '0' && r <= '9':
+			return r
+		case r == '+' || r == ' ' || r == '-' || r == '.' || r == '(' || r == ')':
+			return -1
+		}
+		return utf8.RuneError
+	}, text)
+	if digits == "" || strings.ContainsRune(digits, utf8.RuneError) || strings.Count(text, "+") > 1 {
+		return nil
+	}
+	var forms []string
+	for _, f := range []string{digits, "+" + digits} {
+		if f != text {
+			forms = append(forms, f)
+		}
+	}
+	return forms
+}
+
 func (h *handlers) pageParked(c *fiber.Ctx) error {
-	v := views.ParkedView{Page: pageOf(c, "")}
-	page, err := h.listParked(c)
+	p := pageOf(c, "")
+	q, err := parkedQueryOf(c)
+	if err != nil {
+		return err
+	}
+	page, err := h.listParked(c, q)
+	v := views.ParkedView{Page: p}
 	switch {
 	case errors.Is(err, errUnavailable):
 		v.Unavailable = true
 	case err != nil:
 		return err
 	}
+	v.Kinds = kindFilters(page.Counts, q.kind, p.Lang)
+	v.Empty = views.T(p.Lang, "Nothing is parked.")
+	if q.kind != "" {
+		v.Empty = views.T(p.Lang, "No parked message is of this kind.")
+	}
 	for _, m := range page.Messages {
-		v.Messages = append(v.Messages, views.ParkedRow{
-			Kind:    m.Kind,
-			Reason:  m.Reason,
-			Source:  fmt.Sprintf("%s / %d @ %d", m.Topic, m.Partition, m.Offset),
-			Time:    humanTime(m.Time),
-			TimeISO: isoTime(m.Time),
-			Key:     m.Key,
-			Body:    m.Body,
-			Clipped: m.Clipped,
-		})
+		v.Messages = append(v.Messages, parkedRow(m, p.Lang))
+	}
+	here := url.Values{}
+	if q.kind != "" {
+		here.Set("kind", string(q.kind))
+	}
+	if c.Context().QueryArgs().Has("limit") {
+		here.Set("limit", strconv.Itoa(q.limit))
+	}
+	if q.cursor != "" {
+		v.NewestHref = "/dlq"
+		if len(here) > 0 {
+			v.NewestHref += "?" + here.Encode()
+		}
 	}
 	if page.NextCursor != "" {
-		v.MoreHref = "/dlq?" + url.Values{"cursor": {page.NextCursor}}.Encode()
+		here.Set("cursor", page.NextCursor)
+		v.MoreHref = "/dlq?" + here.Encode()
 	}
 	return render(c, http.StatusOK, views.ParkedPage(v))
+}
+
+// kindFilters are the links above the DLQ list: every kind, then each kind
+// with its count.
+func kindFilters(counts map[string]int, current order.Kind, lang string) []views.KindFilter {
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	out := []views.KindFilter{{
+		Label: views.T(lang, "All"), Title: views.T(lang, "Every parked message"), Class: "all",
+		Count: strconv.Itoa(total), Href: "/dlq", Current: current == "",
+	}}
+	for _, k := range parkedKinds {
+		out = append(out, views.KindFilter{
+			Label: kindName(k, lang), Title: kindMeaning(k, lang), Class: string(k),
+			Count: strconv.Itoa(counts[string(k)]), Href: "/dlq?kind=" + string(k), Current: current == k,
+		})
+	}
+	return out
+}
+
+// kindName is a kind of rejection in words: its name in the contract, in
+// English.
+func kindName(k order.Kind, lang string) string {
+	if !slices.Contains(parkedKinds, k) {
+		return string(k)
+	}
+	return views.T(lang, string(k))
+}
+
+// kindMeaning says what a kind of rejection is.
+func kindMeaning(k order.Kind, lang string) string {
+	switch k {
+	case order.KindDecode:
+		return views.T(lang, "Not JSON, or not shaped like an order")
+	case order.KindValidation:
+		return views.T(lang, "An order that breaks a rule")
+	case order.KindConflict:
+		return views.T(lang, "Another order is stored under its uid")
+	}
+	return ""
+}
+
+func parkedRow(m parkedJSON, lang string) views.ParkedRow {
+	row := views.ParkedRow{
+		Kind:      kindName(order.Kind(m.Kind), lang),
+		KindClass: "other",
+		Reason:    reasonText(m.Reason, lang),
+		Source:    views.Tf(lang, "%s, partition %d, offset %d", m.Topic, m.Partition, m.Offset),
+		Time:      humanTime(m.Time),
+		TimeISO:   isoTime(m.Time),
+		Key:       m.Key,
+	}
+	if slices.Contains(parkedKinds, order.Kind(m.Kind)) {
+		row.KindClass = m.Kind
+	}
+	if m.ReplayOf != "" {
+		row.ReplayOf = views.Tf(lang, "replay of %s", m.ReplayOf)
+		if topic, pos, ok := strings.Cut(m.ReplayOf, "/"); ok {
+			part, off, ok := strings.Cut(pos, "@")
+			if ok {
+				row.ReplayOf = views.Tf(lang, "replay of %s, partition %s, offset %s", topic, part, off)
+			}
+		}
+	}
+	body, clipped := prettyBody(m.Body)
+	row.Body = body
+	size := sizeText(m.Size, lang)
+	row.BodyLabel = views.Tf(lang, "Message, %s", size).String()
+	if clipped || m.Clipped {
+		row.BodyLabel = views.Tf(lang, "Message, %s, the beginning shown", size).String()
+	}
+	return row
+}
+
+// sizeText is a size in bytes for people: "812 B", "1.2 KB", "3.4 MB".
+func sizeText(n int, lang string) string {
+	point := "."
+	if lang == views.LangRU {
+		point = ","
+	}
+	unit := func(v float64, name string) string {
+		s := strconv.FormatFloat(v, 'f', 1, 64)
+		s = strings.TrimSuffix(s, ".0")
+		return strings.Replace(s, ".", point, 1) + "\u00a0" + views.T(lang, name)
+	}
+	switch {
+	case n < 1000:
+		return strconv.Itoa(n) + "\u00a0" + views.T(lang, "B")
+	case n < 1000*1000:
+		return unit(float64(n)/1000, "KB")
+	default:
+		return unit(float64(n)/1000/1000, "MB")
+	}
 }
 
 // render writes a page; the status goes first because the body streams
@@ -244,8 +393,8 @@ func orderView(o order.Order, p views.Page, hit bool) views.OrderView {
 			{Label: views.T(lang, "Locale"), Value: o.Locale},
 			{Label: views.T(lang, "Delivery service"), Value: o.DeliveryService},
 			{Label: views.T(lang, "Shard key"), Value: o.ShardKey},
-			{Label: views.T(lang, "SM id"), Value: strconv.FormatInt(o.SmID, 10)},
-			{Label: views.T(lang, "OOF shard"), Value: o.OofShard},
+			{Label: "sm_id", Value: strconv.FormatInt(o.SmID, 10), Raw: true},
+			{Label: "oof_shard", Value: o.OofShard, Raw: true},
 			{Label: views.T(lang, "Internal signature"), Value: o.InternalSignature},
 			{Label: views.T(lang, "Currency"), Value: cur},
 		},
@@ -273,9 +422,9 @@ func orderView(o order.Order, p views.Page, hit bool) views.OrderView {
 			TotalPrice: m(it.TotalPrice),
 			Status:     statusText(it.Status, lang),
 			Technical: []views.Field{
-				{Label: "chrt id", Value: strconv.FormatInt(it.ChrtID, 10)},
-				{Label: "nm id", Value: strconv.FormatInt(it.NmID, 10)},
-				{Label: "rid", Value: it.Rid},
+				{Label: "chrt_id", Value: strconv.FormatInt(it.ChrtID, 10), Raw: true},
+				{Label: "nm_id", Value: strconv.FormatInt(it.NmID, 10), Raw: true},
+				{Label: "rid", Value: it.Rid, Raw: true},
 				{Label: views.T(lang, "Track number"), Value: it.TrackNumber},
 			},
 		}
@@ -293,22 +442,15 @@ func orderView(o order.Order, p views.Page, hit bool) views.OrderView {
 	return v
 }
 
-// statusText is an item status in words with its code. The producers' codes
-// are not published beyond the reference order's 202 (accepted); any other
-// code is shown as a code.
+// statusText is an item status: its code, then its name where the name is
+// known. The producers' codes are not published beyond the reference
+// order's 202 (accepted), so any other code is shown as it is.
 func statusText(code int64, lang string) string {
 	n := strconv.FormatInt(code, 10)
-	switch code {
-	case 202:
-		if lang == views.LangRU {
-			return "Принят (" + n + ")"
-		}
-		return "Accepted (" + n + ")"
+	if code == 202 {
+		return n + " " + views.T(lang, "Accepted")
 	}
-	if lang == views.LangRU {
-		return "Код " + n
-	}
-	return "Code " + n
+	return n
 }
 
 func humanTime(t time.Time) string {

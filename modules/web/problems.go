@@ -14,15 +14,39 @@ import (
 	"github.com/marketplace/orders/views"
 )
 
+// msg is a sentence for people: an English format, which pages show in
+// their language (views.Tf), and the values it quotes. Problem answers
+// carry the English.
+type msg struct {
+	format string
+	args   []any
+}
+
+func say(format string, args ...any) msg { return msg{format: format, args: args} }
+
+func (m msg) String() string { return views.Spans(m.format, m.args...).String() }
+
+func (m msg) in(lang string) views.Text { return views.Tf(lang, m.format, m.args...) }
+
 // badRequest is a request the client can fix; its detail is written for them.
 type badRequest struct {
-	heading string // for the page, e.g. "Malformed order uid"
-	detail  string
+	heading string // for the page, e.g. "Not an order uid"
+	detail  msg
 	// typed is the uid as the user gave it, to refill the search box.
 	typed string
 }
 
-func (e *badRequest) Error() string { return e.detail }
+func (e *badRequest) Error() string { return e.detail.String() }
+
+// unavailableError is a backend that did not answer in time or at all: the
+// client may try again, and the cause goes to the log.
+type unavailableError struct {
+	detail msg
+	err    error
+}
+
+func (e *unavailableError) Error() string { return e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
 
 // lookupError is a failed read of the order under uid: order.ErrNotFound for
 // an unknown uid, anything else is the store's failure and stays in the log.
@@ -46,11 +70,13 @@ type problem struct {
 
 const problemContentType = "application/problem+json"
 
-// answer is what errorHandler sends: the problem, and for pages a heading
-// and the uid to refill the search box with.
+// answer is what errorHandler sends: the problem, and for pages a heading,
+// the detail in the page's language and the uid to refill the search box
+// with.
 type answer struct {
 	problem
 	heading string
+	detail  msg
 	typed   string
 }
 
@@ -81,7 +107,7 @@ func (h *handlers) errorHandler(c *fiber.Ctx, err error) error {
 		Page:   p,
 		Status: a.Status,
 		Title:  views.T(p.Lang, a.heading),
-		Detail: a.Detail,
+		Detail: a.detail.in(p.Lang),
 	}).Render(c.UserContext(), c.Response().BodyWriter())
 }
 
@@ -91,6 +117,7 @@ func (h *handlers) toAnswer(c *fiber.Ctx, err error) answer {
 	var (
 		bad    *badRequest
 		lookup *lookupError
+		down   *unavailableError
 		fe     *fiber.Error
 		pe     *panicError
 	)
@@ -103,30 +130,34 @@ func (h *handlers) toAnswer(c *fiber.Ctx, err error) answer {
 		// Whatever the panic value was, a panic is a bug: a plain 500.
 		h.Log.ErrorContext(c.UserContext(), "panic in handler",
 			"method", c.Method(), "path", c.Path(), "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
-		return newAnswer(http.StatusInternalServerError, "Something went wrong",
-			"the server could not answer this request; try again later", "")
+		return newAnswer(http.StatusInternalServerError, "Something went wrong", msgTryLater, "")
 	case errors.As(err, &bad):
 		return newAnswer(http.StatusBadRequest, bad.heading, bad.detail, bad.typed)
 	case errors.Is(err, order.ErrNotFound):
-		detail := fmt.Sprintf("no order with uid %q", typed)
+		detail := say("No order has the uid %q.", typed)
 		if c.Path() == "/" && h.Search != nil {
 			// The search box looked beyond the uid.
-			detail = fmt.Sprintf("no order has uid, track number, transaction, customer id or phone %q", clip(typed))
+			detail = say("No order has %q as its uid, track number, transaction, customer id or phone.", clip(typed))
 		}
 		return newAnswer(http.StatusNotFound, "Order not found", detail, typed)
+	case errors.As(err, &down):
+		h.Log.WarnContext(c.UserContext(), "backend unavailable", "method", c.Method(), "path", c.Path(), "err", err)
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return newAnswer(http.StatusServiceUnavailable, "Not available just now", down.detail, "")
 	case errors.As(err, &fe) && (fe.Code < http.StatusInternalServerError || fe.Code == http.StatusServiceUnavailable):
 		return routerAnswer(c, fe.Code)
 	default:
 		h.Log.ErrorContext(c.UserContext(), "request failed",
 			"method", c.Method(), "path", c.Path(), "order_uid", typed, "err", err)
-		return newAnswer(http.StatusInternalServerError, "Something went wrong",
-			"the server could not answer this request; try again later", typed)
+		return newAnswer(http.StatusInternalServerError, "Something went wrong", msgTryLater, typed)
 	}
 }
 
+var msgTryLater = say("The server could not answer this request. Try again later.")
+
 // newAnswer titles the problem with the status phrase, as RFC 9457 asks of
 // the "about:blank" type; the specific words go to detail and the heading.
-func newAnswer(status int, heading, detail, typed string) answer {
+func newAnswer(status int, heading string, detail msg, typed string) answer {
 	title := http.StatusText(status)
 	if title == "" {
 		title = "Error"
@@ -135,8 +166,9 @@ func newAnswer(status int, heading, detail, typed string) answer {
 		heading = title
 	}
 	return answer{
-		problem: problem{Type: "about:blank", Title: title, Status: status, Detail: detail},
+		problem: problem{Type: "about:blank", Title: title, Status: status, Detail: detail.String()},
 		heading: heading,
+		detail:  detail,
 		typed:   typed,
 	}
 }
@@ -146,26 +178,24 @@ func newAnswer(status int, heading, detail, typed string) answer {
 func routerAnswer(c *fiber.Ctx, status int) answer {
 	switch status {
 	case http.StatusNotFound:
-		return newAnswer(status, "Page not found", fmt.Sprintf("nothing here at %q", clip(c.Path())), "")
+		return newAnswer(status, "Page not found", say("There is no page at %q.", clip(c.Path())), "")
 	case http.StatusMethodNotAllowed:
-		return newAnswer(status, "", fmt.Sprintf("method %s is not allowed here; use GET", clip(c.Method())), "")
+		return newAnswer(status, "", say("Method %s is not allowed here; use `GET`.", clip(c.Method())), "")
 	case http.StatusUnauthorized:
-		return newAnswer(status, "Sign in", "sign in to see orders", "")
+		return newAnswer(status, "Sign in", say("Sign in to see orders."), "")
 	case http.StatusServiceUnavailable:
-		return newAnswer(status, "", "this listing is not available on this server", "")
+		return newAnswer(status, "", say("This listing is not available on this server."), "")
 	case http.StatusRequestEntityTooLarge:
-		return newAnswer(status, "", fmt.Sprintf("the request body is larger than %d KiB", bodyLimit>>10), "")
+		return newAnswer(status, "", say("The request body is larger than %d KiB.", bodyLimit>>10), "")
 	case http.StatusRequestHeaderFieldsTooLarge:
-		return newAnswer(status, "",
-			fmt.Sprintf("the request line and headers are larger than %d KiB together", headerLimit>>10), "")
+		return newAnswer(status, "", say("The request line and headers are larger than %d KiB together.", headerLimit>>10), "")
 	case http.StatusTooManyRequests:
-		wait := "later"
 		if s := c.GetRespHeader(fiber.HeaderRetryAfter); s != "" {
-			wait = "in " + s + " s"
+			return newAnswer(status, "", say("Too many requests from your address. Try again in %s s.", s), "")
 		}
-		return newAnswer(status, "", "too many requests from your address; try again "+wait, "")
+		return newAnswer(status, "", say("Too many requests from your address. Try again later."), "")
 	default:
-		return newAnswer(status, "", "the request could not be read", "")
+		return newAnswer(status, "", say("The request could not be read."), "")
 	}
 }
 

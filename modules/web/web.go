@@ -55,10 +55,12 @@ type Recent interface {
 	Newest(n int) []order.Record
 }
 
-// ParkedLister lists the messages parked on the dead-letter topic. A cursor
-// it cannot read is an error wrapping ErrBadCursor.
+// ParkedLister lists the messages parked on the dead-letter topic, of one
+// kind or (kind "") of every kind, with the count of each kind. A cursor it
+// cannot follow is an error wrapping ErrBadCursor; any other error means
+// the topic could not be read in time, and is never a page with less.
 type ParkedLister interface {
-	ListParked(ctx context.Context, limit int, cursor string) (order.ParkedPage, error)
+	ListParkedKind(ctx context.Context, kind order.Kind, limit int, cursor string) (order.ParkedPage, error)
 }
 
 // Observer hears what web counts: each read of one order is exactly one

@@ -337,7 +337,7 @@ func TestRoutes(t *testing.T) {
 		{"dlq", get("/api/dlq"), 200, typeJSON},
 		{"dlq, limit 0", get("/api/dlq?limit=0"), 400, typeProblem},
 		{"dlq, bad cursor", get("/api/dlq?cursor=zz"), 400, typeProblem},
-		{"openapi", get("/api/openapi.yaml"), 200, "application/yaml"},
+		{"openapi", get("/api/openapi.yaml"), 200, "text/yaml"},
 
 		// Operations
 		{"healthz", get("/healthz"), 200, typeText},
@@ -439,13 +439,15 @@ func TestProblemDetails(t *testing.T) {
 		give       request
 		wantDetail string
 	}{
-		{"unknown", get("/api/orders/" + unknownUID), `no order with uid "` + unknownUID + `"`},
-		{"malformed", get("/api/orders/a%20b"), `malformed OrderUID "a b"`},
-		{"empty", get("/api/getOrder?OrderUID="), "OrderUID is empty"},
-		{"missing", get("/api/getOrder"), "no OrderUID"},
+		{"unknown", get("/api/orders/" + unknownUID), `No order has the uid "` + unknownUID + `".`},
+		{"malformed", get("/api/orders/a%20b"), `"a b" cannot be an order uid: character 2 is a space`},
+		{"bad character", get("/api/orders/ab!"), `"ab!" cannot be an order uid: character 3 is '!'`},
+		{"too long", get("/api/orders/" + strings.Repeat("a", 65)), "it is 65 characters long, and an order uid is at most 64"},
+		{"empty", get("/api/getOrder?OrderUID="), "The order uid is empty"},
+		{"missing", get("/api/getOrder"), "No OrderUID: give it in the query (?OrderUID=<uid>)"},
 		{"not JSON", getWithBody("/api/getOrder", "nope"), "not a JSON object"},
 		{"extra member", getWithBody("/api/getOrder", `{"OrderUID":"a","b":1}`), `member "b"`},
-		{"store down", get("/api/orders/" + storeDown), "try again later"},
+		{"store down", get("/api/orders/" + storeDown), "Try again later"},
 	}
 	env := newTestEnv(t)
 	for _, tt := range tests {

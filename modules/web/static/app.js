@@ -1,20 +1,27 @@
-// Adds the viewer's own time beside each UTC time marked data-local. The
-// pages read fully without it: the UTC time is always there.
+// Writes each time marked data-local in the viewer's own zone, naming the
+// zone; the UTC time the server wrote stays in the title, shown on hover.
+// The pages read fully without it: then the UTC time is what shows.
 (function () {
   "use strict";
+  var format;
+  function formatter() {
+    if (!format) {
+      format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+        year: "numeric", month: "short", day: "numeric",
+        hour: "numeric", minute: "2-digit", timeZoneName: "short"
+      });
+    }
+    return format;
+  }
   function localise(root) {
     var times = root.querySelectorAll("time[data-local]:not([data-localised])");
-    var lang = document.documentElement.lang || undefined;
     for (var i = 0; i < times.length; i++) {
       var t = times[i];
       var d = new Date(t.getAttribute("datetime"));
       if (isNaN(d.getTime())) continue;
-      var local = d.toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
-      var span = document.createElement("span");
-      span.className = "local-time";
-      span.textContent = local;
+      if (!t.title) t.title = t.textContent;
+      t.textContent = formatter().format(d);
       t.setAttribute("data-localised", "");
-      t.after(span);
     }
   }
   document.addEventListener("DOMContentLoaded", function () { localise(document); });
