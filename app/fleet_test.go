@@ -65,28 +65,48 @@ func (f *fleet) live() []*member {
 	return out
 }
 
+// generated makes n valid orders and records each one's item count in items.
+func generated(t testing.TB, gen *fake.Generator, n int, items map[string]int) []kafkatest.Message {
+	t.Helper()
+	msgs := make([]kafkatest.Message, n)
+	for i := range msgs {
+		uid, raw := gen.OrderJSON()
+		p, err := order.DefaultRules().Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items[uid] = len(p.Order.Items)
+		msgs[i] = kafkatest.Message{Key: []byte(uid), Value: raw}
+	}
+	return msgs
+}
+
 // send publishes n generated orders at about perSecond, in tens, and returns
-// their uids.
+// each one's item count by uid.
 func send(t *testing.T, brokers []string, topic string, gen *fake.Generator, n, perSecond int) map[string]int {
 	t.Helper()
 	items := map[string]int{}
 	tick := time.NewTicker(time.Second * 10 / time.Duration(perSecond))
 	defer tick.Stop()
 	for sent := 0; sent < n; sent += 10 {
-		var msgs []kafkatest.Message
-		for range min(10, n-sent) {
-			uid, raw := gen.OrderJSON()
-			p, err := order.DefaultRules().Parse(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			items[uid] = len(p.Order.Items)
-			msgs = append(msgs, kafkatest.Message{Key: []byte(uid), Value: raw})
-		}
-		kafkatest.Produce(t, brokers, topic, msgs...)
+		kafkatest.Produce(t, brokers, topic, generated(t, gen, min(10, n-sent), items)...)
 		<-tick.C
 	}
 	return items
+}
+
+// storedExactly fails unless the database holds exactly the orders of items,
+// each with its own number of items: nothing lost, nothing twice.
+func storedExactly(t testing.TB, db *pgxpool.Pool, items map[string]int) {
+	t.Helper()
+	var want int64
+	for _, n := range items {
+		want += int64(n)
+	}
+	orders, stored := counts(t, db)
+	if orders != int64(len(items)) || stored != want {
+		t.Fatalf("stored %d orders and %d items, want %d and %d (0 lost, 0 duplicated)", orders, stored, len(items), want)
+	}
 }
 
 // newest are the uids of the n newest stored orders, newest first.
@@ -221,14 +241,7 @@ func TestFleetActsAsOneService(t *testing.T) {
 	eventually(t, "500 stored", 90*time.Second, func() bool { o, _ := counts(t, f.store); return o == 500 })
 	f.actAsOne("after a kill -9 and a new instance")
 
-	var wantItems int64
-	for _, n := range want {
-		wantItems += int64(n)
-	}
-	orders, items := counts(t, f.store)
-	if orders != int64(len(want)) || items != wantItems {
-		t.Fatalf("stored %d orders and %d items, want %d and %d", orders, items, len(want), wantItems)
-	}
+	storedExactly(t, f.store, want)
 	if dlq := kafkatest.ReadN(t, brokers, f.cfg.Kafka.DLQTopic, 1, time.Second); len(dlq) != 0 {
 		t.Fatalf("valid orders went to the DLQ: %d", len(dlq))
 	}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/marketplace/orders/modules/kafka"
 	"github.com/marketplace/orders/modules/kafka/kafkatest"
-	"github.com/marketplace/orders/modules/order"
 	"github.com/marketplace/orders/modules/order/fake"
 	"github.com/marketplace/orders/modules/postgres/pgtest"
 )
@@ -152,17 +151,8 @@ func TestFleetThroughTransactionPooler(t *testing.T) {
 
 	gen := fake.New(16)
 	const total = 1000
-	var msgs []kafkatest.Message
 	items := map[string]int{}
-	for range total {
-		uid, raw := gen.OrderJSON()
-		p, err := order.DefaultRules().Parse(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		items[uid] = len(p.Order.Items)
-		msgs = append(msgs, kafkatest.Message{Key: []byte(uid), Value: raw})
-	}
+	msgs := generated(t, gen, total, items)
 	for i := 0; i < total; i += 100 {
 		kafkatest.Produce(t, brokers, f.cfg.Kafka.Topic, msgs[i:i+100]...)
 	}
@@ -210,29 +200,13 @@ func TestFleetThroughTransactionPooler(t *testing.T) {
 	f.actAsOne("after one of three was restarted")
 
 	// Orders sent after the restart are stored once and followed by all.
-	var later []kafkatest.Message
-	for range 100 {
-		uid, raw := gen.OrderJSON()
-		p, err := order.DefaultRules().Parse(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		items[uid] = len(p.Order.Items)
-		later = append(later, kafkatest.Message{Key: []byte(uid), Value: raw})
-	}
+	later := generated(t, gen, 100, items)
 	kafkatest.Produce(t, brokers, f.cfg.Kafka.Topic, later...)
 	eventually(t, "1,100 stored", 60*time.Second, func() bool { o, _ := counts(t, f.store); return o == total+100 })
 	f.servesEvery("orders sent after the restart", later)
 	f.actAsOne("orders sent after the restart")
 
-	var wantItems int64
-	for _, n := range items {
-		wantItems += int64(n)
-	}
-	orders, storedItems := counts(t, f.store)
-	if orders != int64(len(items)) || storedItems != wantItems {
-		t.Fatalf("stored %d orders and %d items, want %d and %d (0 lost, 0 duplicated)", orders, storedItems, len(items), wantItems)
-	}
+	storedExactly(t, f.store, items)
 	if dlq := kafkatest.ReadN(t, brokers, f.cfg.Kafka.DLQTopic, 2, time.Second); len(dlq) != 1 {
 		t.Fatalf("DLQ holds %d messages at the end, want the one conflict", len(dlq))
 	}
