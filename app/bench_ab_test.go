@@ -42,14 +42,7 @@ type abSide struct{ name, tags string }
 // Run with -benchtime 1x.
 func BenchmarkIngestAB(b *testing.B) {
 	total, rounds := benchOrders(b), benchRounds(b)
-	runs := []struct {
-		name  string
-		sides []abSide
-	}{
-		{"json", []abSide{{"hand", ""}, {"library", "abtest_libjson"}}},
-		{"copy", []abSide{{"hand", ""}, {"pgx", "abtest_pgxcopy"}}},
-	}
-	for _, run := range runs {
+	for _, run := range ingestABRuns() {
 		b.Run(run.name, func(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
@@ -81,6 +74,38 @@ func BenchmarkIngestAB(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// ingestABRuns are BenchmarkIngestAB's sub-benchmarks and their sides.
+func ingestABRuns() []struct {
+	name  string
+	sides []abSide
+} {
+	return []struct {
+		name  string
+		sides []abSide
+	}{
+		{"json", []abSide{{"hand", ""}, {"library", "abtest_libjson"}}},
+		{"copy", []abSide{{"hand", ""}, {"pgx", "abtest_pgxcopy"}}},
+	}
+}
+
+// TestABSidesBuild: the library sides of BenchmarkIngestAB are compiled
+// only under their build tags, so nothing else notices when they stop
+// building; this type-checks them, so that the A/B can be run again.
+func TestABSidesBuild(t *testing.T) {
+	var tags []string
+	for _, run := range ingestABRuns() {
+		for _, s := range run.sides {
+			if s.tags != "" {
+				tags = append(tags, s.tags)
+			}
+		}
+	}
+	cmd := exec.Command("go", "vet", "-tags", strings.Join(tags, ","), "../modules/order", "../modules/postgres")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go vet -tags %s: %v\n%s", strings.Join(tags, ","), err, out)
 	}
 }
 
