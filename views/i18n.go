@@ -15,7 +15,7 @@ var ru = map[string]string{
 	"Find an order":   "Найти заказ",
 	"Find":            "Найти",
 	"Order uid, track number, transaction, customer or phone": "Идентификатор заказа, трек-номер, транзакция, покупатель или телефон",
-	"e.g. WBILMTESTTRACK":                     "например, WBILMTESTTRACK",
+	"e.g. WBILMTESTTRACK":                     "напр. WBILMTESTTRACK",
 	"Recent orders":                           "Последние заказы",
 	"New orders appear here as they arrive.":  "Новые заказы появляются здесь по мере поступления.",
 	"No orders yet. Try the reference order:": "Заказов пока нет. Попробуйте эталонный заказ:",

@@ -429,7 +429,7 @@ func TestHomePageFocusesTheSearchBox(t *testing.T) {
 		t.Error("the order page takes the focus to the search box")
 	}
 	ru := page(t, env.do(t, get("/?lang=ru")))
-	if ph, _ := searchInput(t, ru).Attr("placeholder"); ph != "например, WBILMTESTTRACK" {
+	if ph, _ := searchInput(t, ru).Attr("placeholder"); ph != "напр. WBILMTESTTRACK" {
 		t.Errorf("Russian placeholder %q", ph)
 	}
 }
