@@ -248,10 +248,14 @@ func toMap(o order.Order) map[string]any {
 
 // mustMarshal encodes values built here from plain strings, numbers, maps and
 // slices, which cannot fail to encode.
+// mustMarshal writes v as the service stores it: json.Marshal's form without
+// HTML escaping, so an order with < > & in it is kept as it came.
 func mustMarshal(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		panic("fake: encode order: " + err.Error())
 	}
-	return b
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'})
 }
