@@ -144,16 +144,35 @@ func decodeError(err error) error {
 			field = "(root)"
 		}
 		// Value holds the literal for a number, which may be any length.
-		return reject(KindDecode, field, "want %s, got %s", typeName(typ.Type), clip(typ.Value))
+		return reject(KindDecode, field, "want %s, got %s", typeName(typ.Type, field), clip(typ.Value))
 	default:
 		return reject(KindDecode, "", "message is not an order: %v", err)
 	}
 }
 
-func typeName(t reflect.Type) string {
+// integers says what each integer field holds, so a reason names it.
+var integers = map[string]string{
+	"sm_id":                 "an integer (an id)",
+	"payment.amount":        "an integer (minor units)",
+	"payment.payment_dt":    "an integer (a Unix time in seconds)",
+	"payment.delivery_cost": "an integer (minor units)",
+	"payment.goods_total":   "an integer (minor units)",
+	"payment.custom_fee":    "an integer (minor units)",
+	"items.chrt_id":         "an integer (an id)",
+	"items.price":           "an integer (minor units)",
+	"items.sale":            "an integer (a discount in percent, 0 to 100)",
+	"items.total_price":     "an integer (minor units)",
+	"items.nm_id":           "an integer (an id)",
+	"items.status":          "an integer (a status code)",
+}
+
+func typeName(t reflect.Type, field string) string {
 	switch t.Kind() {
 	case reflect.Int64, reflect.Int:
-		return "an integer (minor units)"
+		if what, ok := integers[field]; ok {
+			return what
+		}
+		return "an integer"
 	case reflect.String:
 		return "a string"
 	case reflect.Slice:

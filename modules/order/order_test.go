@@ -146,6 +146,10 @@ func TestDecodeRejections(t *testing.T) {
 		{"uid a number", []byte(`{"order_uid":5}`), "order_uid", "string"},
 		{"fractional price", edit(t, func(m map[string]any) { item(m, 0)["price"] = 45.5 }), "items.price", "integer"},
 		{"amount as string", edit(t, func(m map[string]any) { sub(m, "payment")["amount"] = "1817" }), "payment.amount", "integer"},
+		// A reason says what the field holds, not only its type.
+		{"payment_dt as string", edit(t, func(m map[string]any) { sub(m, "payment")["payment_dt"] = "yesterday" }), "payment.payment_dt", "an integer (a Unix time in seconds)"},
+		{"price as string", edit(t, func(m map[string]any) { item(m, 0)["price"] = "453" }), "items.price", "an integer (minor units)"},
+		{"sale as string", edit(t, func(m map[string]any) { item(m, 0)["sale"] = "30%" }), "items.sale", "an integer (a discount in percent, 0 to 100)"},
 		{"items an object", edit(t, func(m map[string]any) { m["items"] = map[string]any{} }), "items", "array"},
 		{"number out of int64 range", []byte(`{"sm_id": 99999999999999999999}`), "sm_id", "integer"},
 		{"too deep", []byte(`{"x":` + strings.Repeat("[", 65) + strings.Repeat("]", 65) + `}`), "", "deeper than 64"},
