@@ -4,7 +4,17 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/a-h/templ"
 )
+
+// currentPage marks the link to the page being shown.
+func currentPage(current bool) templ.Attributes {
+	if current {
+		return templ.Attributes{"aria-current": "page"}
+	}
+	return nil
+}
 
 // Text is a sentence for people with the values it quotes set apart: a page
 // shows those as code, so that what was typed or stored reads as such and

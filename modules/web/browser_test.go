@@ -13,7 +13,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -107,22 +106,7 @@ func screenshotDir(t *testing.T) string {
 func demoParked(t *testing.T) []order.Parked {
 	t.Helper()
 	at := time.Date(2026, 11, 30, 8, 15, 0, 0, time.UTC)
-	body := func(edit func(m map[string]any)) []byte {
-		raw, err := os.ReadFile(fixturePath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(raw, &m); err != nil {
-			t.Fatal(err)
-		}
-		edit(m)
-		b, err := json.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	body := func(edit func(m map[string]any)) []byte { return editedFixture(t, edit) }
 	msg := func(i int, kind order.Kind, reason, key string, b []byte) order.Parked {
 		return order.Parked{Kind: kind, Reason: reason, Topic: "orders", Partition: int32(i % 3), Offset: int64(48213 - 97*i),
 			Time: at.Add(-time.Duration(i) * 23 * time.Minute), Key: []byte(key), Body: b, Size: len(b)}

@@ -25,9 +25,9 @@ import (
 var englishWord = regexp.MustCompile(`[A-Za-z]{3,}`)
 
 // technical are the Latin tokens a Russian page may use as Russian text
-// does: names of formats and standards, and the name of the other language
+// does: names of formats, standards and zones, and the name of the other language
 // on the switch, written in that language.
-var technical = []string{"JSON", "API", "UTC", "ISO", "RFC", "UTF", "GMT", "English"}
+var technical = []string{"JSON", "API", "UTC", "ISO", "RFC", "UTF", "GMT", "Unix", "English"}
 
 // englishIn returns the English words of text once each value in data is
 // taken out.
@@ -77,6 +77,26 @@ func dataOf(t *testing.T, docs ...[]byte) []string {
 	return out
 }
 
+// editedFixture is the reference order's JSON as change leaves it: for
+// messages that are not quite orders.
+func editedFixture(t *testing.T, change func(m map[string]any)) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(fixturePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	change(m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // rejects are reasons as modules/order writes them, one for each rule it
 // has, made by parsing broken copies of the reference order; and the
 // conflict reason of the consumer.
@@ -86,18 +106,7 @@ func rejects(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	edit := func(change func(m map[string]any)) []byte {
-		var m map[string]any
-		if err := json.Unmarshal(raw, &m); err != nil {
-			t.Fatal(err)
-		}
-		change(m)
-		b, err := json.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	edit := func(change func(m map[string]any)) []byte { return editedFixture(t, change) }
 	item := func(m map[string]any) map[string]any { return m["items"].([]any)[0].(map[string]any) }
 	payment := func(m map[string]any) map[string]any { return m["payment"].(map[string]any) }
 	broken := map[string][]byte{
@@ -112,6 +121,12 @@ func rejects(t *testing.T) []string {
 		"price a string":      edit(func(m map[string]any) { item(m)["price"] = "453" }),
 		"price a fraction":    edit(func(m map[string]any) { item(m)["price"] = 4.5 }),
 		"payment_dt a string": edit(func(m map[string]any) { payment(m)["payment_dt"] = "1637907727" }),
+		"amount a string":     edit(func(m map[string]any) { payment(m)["amount"] = "1817" }),
+		"sale a string":       edit(func(m map[string]any) { item(m)["sale"] = "30" }),
+		"status a string":     edit(func(m map[string]any) { item(m)["status"] = "202" }),
+		"chrt_id a string":    edit(func(m map[string]any) { item(m)["chrt_id"] = "9934930" }),
+		"sm_id a string":      edit(func(m map[string]any) { m["sm_id"] = "99" }),
+		"shardkey a number":   edit(func(m map[string]any) { m["shardkey"] = 9 }),
 		"items an object":     edit(func(m map[string]any) { m["items"] = map[string]any{} }),
 		"name a number":       edit(func(m map[string]any) { m["delivery"].(map[string]any)["name"] = 5 }),
 		"key in other case":   edit(func(m map[string]any) { m["Order_uid"] = "x" }),
