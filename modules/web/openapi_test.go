@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -201,5 +202,26 @@ func TestOpenAPIShownByBrowsers(t *testing.T) {
 	}
 	if !bytes.HasPrefix(resp.body, []byte("openapi: 3.1.0")) {
 		t.Errorf("body %.40q", resp.body)
+	}
+}
+
+// TestOpenAPIDocumentsTheUnreadableDLQ checks the 503 of a DLQ the broker
+// does not give in time against the document, Retry-After and all.
+func TestOpenAPIDocumentsTheUnreadableDLQ(t *testing.T) {
+	v := openAPIValidator(t)
+	env := newTestEnv(t)
+	env.deps.Parked.(*fakeParked).err = fmt.Errorf("read: %w", context.DeadlineExceeded)
+	env.app = env.newApp(Config{})
+	req := httptest.NewRequest(http.MethodGet, "/api/dlq?kind=conflict", nil)
+	resp, err := env.app.Test(httptest.NewRequest(http.MethodGet, "/api/dlq?kind=conflict", nil), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", resp.StatusCode)
+	}
+	if ok, errs := v.ValidateHttpResponse(req, resp); !ok {
+		t.Errorf("the answer breaks the document:%s", describe(errs))
 	}
 }
