@@ -20,11 +20,11 @@ import (
 	"github.com/marketplace/orders/modules/order/fake"
 )
 
-// BenchmarkFleet runs three instances of the service binary in one group on
-// a 6-partition topic and sends 100 orders a second, each created at the
-// moment it is sent: 20 s steady, then a fourth instance joins, 20 s later
-// one of the first three is killed with -9, and the flow goes on for 20 s
-// more. It reports, from the database (stored_at minus date_created, same
+// BenchmarkFleet runs instances of the service binary in one group on a
+// 6-partition topic and sends 100 orders a second, each created at the
+// moment it is sent: 20 s with one instance, then two more join; 20 s of
+// three, then a fourth joins; 20 s later one of the first three is killed
+// with -9, and the flow goes on for 20 s more. It reports, from the database (stored_at minus date_created, same
 // clock), how long orders waited to be stored in each phase (p50, p99, max:
 // the max is the pause a rebalance caused), and from every instance's
 // orders_cache_follow_delay_seconds how long after another instance stored an
@@ -35,9 +35,7 @@ func BenchmarkFleet(b *testing.B) {
 	for range b.N {
 		brokers := kafkatest.Brokers(b)
 		f := newFleet(b, brokers, 6)
-		for range 3 {
-			f.add()
-		}
+		f.add()
 		ctx, cancel := context.WithCancel(context.Background())
 		var (
 			wg   sync.WaitGroup
@@ -49,6 +47,12 @@ func BenchmarkFleet(b *testing.B) {
 			sent = flow(b, ctx, brokers, f.cfg.Kafka.Topic, 100)
 		}()
 		start := time.Now()
+		time.Sleep(20 * time.Second)
+		growAt := time.Now()
+		f.add()
+		f.add()
+		time.Sleep(time.Until(growAt.Add(20 * time.Second)))
+		steadyAt := time.Now()
 		time.Sleep(20 * time.Second)
 		joinAt := time.Now()
 		f.add()
@@ -67,7 +71,9 @@ func BenchmarkFleet(b *testing.B) {
 			name     string
 			from, to time.Time
 		}{
-			{"steady, 3 instances", start, joinAt},
+			{"steady, 1 instance", start, growAt},
+			{"two more join", growAt, steadyAt},
+			{"steady, 3 instances", steadyAt, joinAt},
 			{"a 4th joins", joinAt, killAt},
 			{"one killed -9", killAt, killAt.Add(20 * time.Second)},
 		}
