@@ -90,7 +90,7 @@ func TestCacheMatchesSortedModel(t *testing.T) {
 		all = append(all, r)
 		c.Put(r)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Newer(all[j]) })
+	slices.SortFunc(all, order.NewestFirst)
 	for i, r := range all {
 		_, ok := c.Get(r.UID)
 		if want := i < capacity; ok != want {

@@ -75,6 +75,18 @@ type Record struct {
 	JSON        []byte
 }
 
+// NewestFirst compares two records in newest-first order, for
+// slices.SortFunc: a later date_created first, ties broken by the greater uid.
+func NewestFirst(a, b Record) int {
+	switch {
+	case a.Newer(b):
+		return -1
+	case b.Newer(a):
+		return 1
+	}
+	return 0
+}
+
 // Newer reports whether r sorts before other in newest-first order: a later
 // date_created first, ties broken by the greater uid.
 func (r Record) Newer(other Record) bool {

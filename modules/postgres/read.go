@@ -131,17 +131,8 @@ func newestSince(ctx context.Context, conn *pgx.Conn, since string, n int) ([]or
 	}
 	// timestamptz keeps microseconds, the domain compares nanoseconds: two
 	// orders within one microsecond tie in SQL but not in Record.Newer.
-	newer := func(a, b order.Record) int {
-		switch {
-		case a.Newer(b):
-			return -1
-		case b.Newer(a):
-			return 1
-		}
-		return 0
-	}
-	if !slices.IsSortedFunc(out, newer) {
-		slices.SortStableFunc(out, newer)
+	if !slices.IsSortedFunc(out, order.NewestFirst) {
+		slices.SortStableFunc(out, order.NewestFirst)
 	}
 	return out, xmin, nil
 }

@@ -60,14 +60,7 @@ func (s *fakeSearch) lastFilter() order.Filter {
 	return s.last
 }
 
-func sortNewest(recs []order.Record) {
-	slices.SortFunc(recs, func(a, b order.Record) int {
-		if a.Newer(b) {
-			return -1
-		}
-		return 1
-	})
-}
+func sortNewest(recs []order.Record) { slices.SortFunc(recs, order.NewestFirst) }
 
 func decode(r order.Record) order.Order {
 	p, err := order.DefaultRules().Parse(r.JSON)

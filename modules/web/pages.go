@@ -126,12 +126,7 @@ func (h *handlers) findAll(ctx context.Context, text string) ([]order.Record, er
 			}
 		}
 	}
-	slices.SortFunc(found, func(a, b order.Record) int {
-		if a.Newer(b) {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(found, order.NewestFirst)
 	return found[:min(len(found), maxMatchesShown)], nil
 }
 
