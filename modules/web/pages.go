@@ -363,26 +363,10 @@ func orderView(o order.Order, p views.Page, hit bool) views.OrderView {
 		SourceNote:  views.T(lang, "Served from the database"),
 		JSONHref:    "/api/orders/" + url.PathEscape(o.OrderUID),
 		Delivery: views.DeliveryView{
-			Name:    o.Delivery.Name,
-			Phone:   o.Delivery.Phone,
-			Email:   o.Delivery.Email,
-			Address: o.Delivery.Address,
-			City:    o.Delivery.City,
-			Region:  o.Delivery.Region,
-			Zip:     o.Delivery.Zip,
+			Name: o.Delivery.Name, Phone: o.Delivery.Phone, Email: o.Delivery.Email, Address: o.Delivery.Address,
+			City: o.Delivery.City, Region: o.Delivery.Region, Zip: o.Delivery.Zip,
 		},
-		Payment: views.PaymentView{
-			Transaction:  o.Payment.Transaction,
-			RequestID:    o.Payment.RequestID,
-			Provider:     o.Payment.Provider,
-			Bank:         o.Payment.Bank,
-			Currency:     cur,
-			GoodsTotal:   m(o.Payment.GoodsTotal),
-			DeliveryCost: m(o.Payment.DeliveryCost),
-			CustomFee:    m(o.Payment.CustomFee),
-			Amount:       m(o.Payment.Amount),
-		},
-		Items: make([]views.ItemView, len(o.Items)),
+		Payment: paymentView(o.Payment, m),
 		Technical: []views.Field{
 			{Label: views.T(lang, "Entry"), Value: o.Entry},
 			{Label: views.T(lang, "Locale"), Value: o.Locale},
@@ -397,32 +381,14 @@ func orderView(o order.Order, p views.Page, hit bool) views.OrderView {
 	if hit {
 		v.SourceNote = views.T(lang, "Served from the cache")
 	}
-	if o.Payment.PaymentDt > 0 {
-		paid := time.Unix(o.Payment.PaymentDt, 0)
-		v.Payment.PaidAt, v.Payment.PaidAtISO = humanTime(paid), isoTime(paid)
-	}
 	var total int64
 	statuses := []int64{}
-	for i, it := range o.Items {
+	for _, it := range o.Items {
 		total += it.TotalPrice
 		if !slices.Contains(statuses, it.Status) {
 			statuses = append(statuses, it.Status)
 		}
-		v.Items[i] = views.ItemView{
-			Name:       it.Name,
-			Brand:      it.Brand,
-			Size:       it.Size,
-			Price:      m(it.Price),
-			Sale:       strconv.FormatInt(it.Sale, 10) + "%",
-			TotalPrice: m(it.TotalPrice),
-			Status:     statusText(it.Status, lang),
-			Technical: []views.Field{
-				{Label: "chrt_id", Value: strconv.FormatInt(it.ChrtID, 10), Raw: true},
-				{Label: "nm_id", Value: strconv.FormatInt(it.NmID, 10), Raw: true},
-				{Label: "rid", Value: it.Rid, Raw: true},
-				{Label: views.T(lang, "Track number"), Value: it.TrackNumber},
-			},
-		}
+		v.Items = append(v.Items, itemView(it, lang, m))
 	}
 	v.ItemTotal = m(total)
 	words := make([]string, len(statuses))
@@ -435,6 +401,43 @@ func orderView(o order.Order, p views.Page, hit bool) views.OrderView {
 		v.StatusClass = "status-ok"
 	}
 	return v
+}
+
+func paymentView(p order.Payment, m func(int64) string) views.PaymentView {
+	v := views.PaymentView{
+		Transaction:  p.Transaction,
+		RequestID:    p.RequestID,
+		Provider:     p.Provider,
+		Bank:         p.Bank,
+		Currency:     p.Currency,
+		GoodsTotal:   m(p.GoodsTotal),
+		DeliveryCost: m(p.DeliveryCost),
+		CustomFee:    m(p.CustomFee),
+		Amount:       m(p.Amount),
+	}
+	if p.PaymentDt > 0 {
+		paid := time.Unix(p.PaymentDt, 0)
+		v.PaidAt, v.PaidAtISO = humanTime(paid), isoTime(paid)
+	}
+	return v
+}
+
+func itemView(it order.Item, lang string, m func(int64) string) views.ItemView {
+	return views.ItemView{
+		Name:       it.Name,
+		Brand:      it.Brand,
+		Size:       it.Size,
+		Price:      m(it.Price),
+		Sale:       strconv.FormatInt(it.Sale, 10) + "%",
+		TotalPrice: m(it.TotalPrice),
+		Status:     statusText(it.Status, lang),
+		Technical: []views.Field{
+			{Label: "chrt_id", Value: strconv.FormatInt(it.ChrtID, 10), Raw: true},
+			{Label: "nm_id", Value: strconv.FormatInt(it.NmID, 10), Raw: true},
+			{Label: "rid", Value: it.Rid, Raw: true},
+			{Label: views.T(lang, "Track number"), Value: it.TrackNumber},
+		},
+	}
 }
 
 // statusText is an item status: its code, then its name where the name is
