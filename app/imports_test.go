@@ -40,8 +40,8 @@ func TestImportRules(t *testing.T) {
 	allowed := map[string][]string{
 		"modules/order":    {"modules/order/fake"}, // its tests generate orders
 		"modules/cache":    {"modules/order"},
-		"modules/postgres": {"modules/order", "modules/order/fake", "modules/postgres/pgtest", "modules/certtest", "migrations"},
-		"modules/kafka":    {"modules/order", "modules/order/fake", "modules/kafka/kafkatest"},
+		"modules/postgres": {"modules/order", "modules/order/fake", "modules/postgres/pgtest", "modules/certtest", "modules/logtest", "migrations"},
+		"modules/kafka":    {"modules/order", "modules/order/fake", "modules/kafka/kafkatest", "modules/logtest"},
 		"modules/web":      {"modules/order", "modules/cache", "views", "modules/order/fake"},
 		"modules/logging":  {},
 		"modules/config":   {},

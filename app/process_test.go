@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/marketplace/orders/modules/logtest"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,28 +32,9 @@ func buildPackage(t testing.TB, dir string) string {
 
 type child struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *logtest.Buffer
 	done   chan error    // the exit, for the test to take
 	exited chan struct{} // closed once the process has been reaped
-}
-
-// syncBuffer collects a child's output; the test reads it while exec's copier
-// still writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startChild runs bin with no config file, the given environment and
@@ -63,7 +43,7 @@ func startChild(t testing.TB, bin string, environ []string, args ...string) *chi
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"-config", filepath.Join(t.TempDir(), "none.toml")}, args...)...)
 	cmd.Env = environ
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,11 +1,10 @@
 package kafka_test
 
 import (
-	"bytes"
 	"context"
+	"github.com/marketplace/orders/modules/logtest"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,32 +13,14 @@ import (
 	"github.com/marketplace/orders/modules/order"
 )
 
-// lockedBuffer is a log destination the consumer's goroutines may share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func secureConsumer(t *testing.T, s *kafkatest.Secure, sec kafka.Security) (*kafka.Consumer, kafka.Config, *fakeStore, *lockedBuffer) {
+func secureConsumer(t *testing.T, s *kafkatest.Secure, sec kafka.Security) (*kafka.Consumer, kafka.Config, *fakeStore, *logtest.Buffer) {
 	t.Helper()
 	cfg := kafka.Config{Rules: order.DefaultRules(),
 		Brokers: s.Brokers, Topic: kafkatest.Name("orders"), Group: kafkatest.Name("bank"),
 		Partitions: 3, BatchSize: 100, BatchWait: 20 * time.Millisecond, Security: sec,
 	}
 	cfg.DLQTopic = cfg.Topic + ".dlq"
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	store := newFakeStore()
 	c := kafka.NewConsumer(cfg, slog.New(slog.NewTextHandler(logs, nil)), store, &counts{m: map[string]int{}})
 	return c, cfg, store, logs

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/marketplace/orders/modules/logtest"
 	"log/slog"
 	"net"
 	"net/url"
@@ -12,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -104,7 +104,7 @@ func TestTLSVerifyFull(t *testing.T) {
 		if err := os.WriteFile(otherFile, other.PEM, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		var logs lockedBuffer
+		var logs logtest.Buffer
 		log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		cfg := postgres.Config{DSN: tlsDSN("localhost", srv.Port(), password, otherFile), ConnectTimeout: 2 * time.Second}
 		s, err := postgres.Open(t.Context(), cfg, log)
@@ -124,22 +124,4 @@ func TestTLSVerifyFull(t *testing.T) {
 			t.Errorf("the log shows the password:\n%s", logs.String())
 		}
 	})
-}
-
-// lockedBuffer collects log lines written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
