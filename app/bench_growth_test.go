@@ -1229,7 +1229,7 @@ func (g *growth) indexUnderLoad(s int, f *sizeFigures) {
 		after := g.storedAfter(w.from, w.to, phase)
 		f.addLoad(fmt.Sprintf("index build under load, %s: cache-miss GET at %d/s", w.name, getRate), get, 1)
 		f.addLoad(fmt.Sprintf("index build under load, %s: search page 1 at %d/s", w.name, searchRate), search, 1)
-		f.add(fmt.Sprintf("index build under load, %s: orders stored a second (%d/s sent)", w.name, flowRate), float64(len(after))/w.to.Sub(w.from).Seconds(), "%.0f")
+		f.add(fmt.Sprintf("index build under load, %s: orders sent a second, each stored (%d/s asked)", w.name, flowRate), float64(len(after))/w.to.Sub(w.from).Seconds(), "%.0f")
 		if len(after) > 0 {
 			f.add(fmt.Sprintf("index build under load, %s: stored after creation, p50 ms", w.name), quantile(after, 0.5), "%.1f")
 			f.add(fmt.Sprintf("index build under load, %s: stored after creation, p99 ms", w.name), quantile(after, 0.99), "%.1f")
