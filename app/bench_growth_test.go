@@ -939,29 +939,8 @@ func (g *growth) ingest(f *sizeFigures) {
 	buf1 := g.buffers()
 	idle1 := idleSecs()
 	t2 := time.Now()
-	errs := make(chan error, partitions)
-	for w := range partitions {
-		go func() {
-			conn, err := g.db.Acquire(ctx)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer conn.Release()
-			for k := w; k < len(batches); k += partitions {
-				err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return pgtest.CopyOrders(ctx, tx, batches[k]) })
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-			errs <- nil
-		}()
-	}
-	for range partitions {
-		if err := <-errs; err != nil {
-			b.Fatalf("copy: %v", err)
-		}
+	if err := copyBatches(ctx, g.db, batches, partitions); err != nil {
+		b.Fatalf("copy: %v", err)
 	}
 	bound := time.Since(t2)
 	boundIdle := idleSecs() - idle1

@@ -175,29 +175,8 @@ func ingestPair(b *testing.B, total int, dsn, admin string, seed int64) ingestRu
 	}
 	cpu1, idle1 := cpuSecs(), idleSecs()
 	start = time.Now()
-	errs := make(chan error, partitions)
-	for w := range partitions { // as many writers as the service has partitions
-		go func() {
-			conn, err := db.Acquire(b.Context())
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer conn.Release()
-			for k := w; k < len(batches); k += partitions {
-				err := pgx.BeginFunc(b.Context(), conn, func(tx pgx.Tx) error { return pgtest.CopyOrders(b.Context(), tx, batches[k]) })
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-			errs <- nil
-		}()
-	}
-	for range partitions {
-		if err := <-errs; err != nil {
-			b.Fatalf("copy: %v", err)
-		}
+	if err := copyBatches(b.Context(), db, batches, partitions); err != nil {
+		b.Fatalf("copy: %v", err)
 	}
 	bound := time.Since(start)
 	boundCPU, boundIdle := cpuSecs()-cpu1, idleSecs()-idle1
@@ -263,4 +242,36 @@ func benchOrders(b *testing.B) int {
 		total = n
 	}
 	return total
+}
+
+// copyBatches COPYs the batches into the service's tables, each in its own
+// transaction, on writers connections at once (as many as the service has
+// partitions), and returns the first error.
+func copyBatches(ctx context.Context, db *pgxpool.Pool, batches [][]order.Parsed, writers int) error {
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			conn, err := db.Acquire(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer conn.Release()
+			for k := w; k < len(batches); k += writers {
+				err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return pgtest.CopyOrders(ctx, tx, batches[k]) })
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range writers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
