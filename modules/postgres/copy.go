@@ -87,79 +87,11 @@ func orderRows(orders []*order.Parsed, staged bool) *copyRows {
 		}
 		c.text(o.OrderUID)
 		c.text(o.TrackNumber)
-		c.text(o.Entry)
-		c.text(o.Locale)
-		c.text(o.InternalSignature)
 		c.text(o.CustomerID)
-		c.text(o.DeliveryService)
-		c.text(o.ShardKey)
-		c.int8(o.SmID)
+		c.text(o.Delivery.Phone)
+		c.text(o.Payment.Transaction)
 		c.timestamptz(o.DateCreated)
-		c.text(o.OofShard)
 		c.json(p.JSON)
-	}
-	return c
-}
-
-func deliveryRows(orders []*order.Parsed) *copyRows {
-	c := newCopyRows(len(orders) * 200)
-	for _, p := range orders {
-		d := &p.Order.Delivery
-		c.row(len(deliveryColumns))
-		c.text(p.Order.OrderUID)
-		c.text(d.Name)
-		c.text(d.Phone)
-		c.text(d.Zip)
-		c.text(d.City)
-		c.text(d.Address)
-		c.text(d.Region)
-		c.text(d.Email)
-	}
-	return c
-}
-
-func paymentRows(orders []*order.Parsed) *copyRows {
-	c := newCopyRows(len(orders) * 200)
-	for _, p := range orders {
-		pay := &p.Order.Payment
-		c.row(len(paymentColumns))
-		c.text(p.Order.OrderUID)
-		c.text(pay.Transaction)
-		c.text(pay.RequestID)
-		c.text(pay.Currency)
-		c.text(pay.Provider)
-		c.int8(pay.Amount)
-		c.int8(pay.PaymentDt)
-		c.text(pay.Bank)
-		c.int8(pay.DeliveryCost)
-		c.int8(pay.GoodsTotal)
-		c.int8(pay.CustomFee)
-	}
-	return c
-}
-
-// itemRows are the items of the orders; position is the item's index in
-// its order.
-func itemRows(orders []*order.Parsed) *copyRows {
-	c := newCopyRows(len(orders) * 600)
-	for _, p := range orders {
-		for j := range p.Order.Items {
-			it := &p.Order.Items[j]
-			c.row(len(itemColumns))
-			c.text(p.Order.OrderUID)
-			c.int4(int32(j))
-			c.int8(it.ChrtID)
-			c.text(it.TrackNumber)
-			c.int8(it.Price)
-			c.text(it.Rid)
-			c.text(it.Name)
-			c.int8(it.Sale)
-			c.text(it.Size)
-			c.int8(it.TotalPrice)
-			c.int8(it.NmID)
-			c.text(it.Brand)
-			c.int8(it.Status)
-		}
 	}
 	return c
 }

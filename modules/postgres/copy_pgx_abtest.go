@@ -32,36 +32,7 @@ func orderRows(orders []*order.Parsed, staged bool) *copyRows {
 		if staged {
 			row = append(row, int32(i))
 		}
-		return append(row, o.OrderUID, o.TrackNumber, o.Entry, o.Locale, o.InternalSignature, o.CustomerID,
-			o.DeliveryService, o.ShardKey, o.SmID, o.DateCreated, o.OofShard, p.JSON), nil
+		return append(row, o.OrderUID, o.TrackNumber, o.CustomerID, o.Delivery.Phone, o.Payment.Transaction,
+			o.DateCreated, p.JSON), nil
 	})}
-}
-
-func deliveryRows(orders []*order.Parsed) *copyRows {
-	return &copyRows{pgx.CopyFromSlice(len(orders), func(i int) ([]any, error) {
-		d := &orders[i].Order.Delivery
-		return []any{orders[i].Order.OrderUID, d.Name, d.Phone, d.Zip, d.City, d.Address, d.Region, d.Email}, nil
-	})}
-}
-
-func paymentRows(orders []*order.Parsed) *copyRows {
-	return &copyRows{pgx.CopyFromSlice(len(orders), func(i int) ([]any, error) {
-		p := &orders[i].Order.Payment
-		return []any{orders[i].Order.OrderUID, p.Transaction, p.RequestID, p.Currency, p.Provider, p.Amount,
-			p.PaymentDt, p.Bank, p.DeliveryCost, p.GoodsTotal, p.CustomFee}, nil
-	})}
-}
-
-// itemRows are the items of the orders; position is the item's index in
-// its order.
-func itemRows(orders []*order.Parsed) *copyRows {
-	var rows [][]any
-	for _, p := range orders {
-		for j := range p.Order.Items {
-			it := &p.Order.Items[j]
-			rows = append(rows, []any{p.Order.OrderUID, int32(j), it.ChrtID, it.TrackNumber, it.Price, it.Rid,
-				it.Name, it.Sale, it.Size, it.TotalPrice, it.NmID, it.Brand, it.Status})
-		}
-	}
-	return &copyRows{pgx.CopyFromRows(rows)}
 }

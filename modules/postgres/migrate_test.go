@@ -139,6 +139,21 @@ func TestMigrateOverRunnerSchema(t *testing.T) {
 	if orders, items := count(t, dsn); orders != 1 || items != 2 {
 		t.Errorf("%d orders, %d items; want 1, 2", orders, items)
 	}
+	// Its phone and transaction, kept in deliveries and payments before
+	// 005, are searchable from orders alone.
+	for _, f := range []order.Filter{{Phone: d.Phone}, {Transaction: pm.Transaction}, {TrackNumber: o.TrackNumber}} {
+		f.Limit = 10
+		page, err := s.Search(ctx, f)
+		if err != nil || len(page.Records) != 1 || page.Records[0].UID != o.OrderUID {
+			t.Errorf("search %+v after the migration: %v (%v), want %s", f, page.Records, err, o.OrderUID)
+		}
+	}
+	var tables []string
+	query(t, dsn, `SELECT coalesce(array_agg(relname::text ORDER BY relname), '{}') FROM pg_class
+		WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace AND relname IN ('deliveries', 'payments', 'items')`, &tables)
+	if len(tables) != 0 {
+		t.Errorf("tables %v are left after the migration", tables)
+	}
 }
 
 // checkMigrated fails unless every migration is recorded exactly once.
@@ -180,4 +195,50 @@ func schemaVersion(t *testing.T, dsn string) int64 {
 func latestVersion(t *testing.T) int64 {
 	v := migrationVersions(t)
 	return v[len(v)-1]
+}
+
+// Migration 005 keeps one copy of an order, its JSON. Its Down restores the
+// copies it dropped (deliveries, payments, items and seven columns) from
+// that JSON, and Up again leaves the same orders, searchable by phone and
+// transaction from orders alone.
+func TestOneCopyDownAndUp(t *testing.T) {
+	s, dsn := open(t)
+	base := fixture(t)
+	a := withItems(variant(base, "down-a", day(1)), 3)
+	a.Delivery.Phone, a.SmID, a.Items[2].Brand = "+79990000002", 1<<40, "Brand «Три»"
+	b := variant(base, "down-b", day(2))
+	save(t, s, parsed(t, a), parsed(t, b))
+	ctx := t.Context()
+
+	const before = 4
+	if _, err := postgres.MigrateTo(ctx, dsn, before); err != nil {
+		t.Fatalf("down to %d: %v", before, err)
+	}
+	var (
+		phone, transaction, brand string
+		items, smID               int64
+	)
+	query(t, dsn, `SELECT d.phone, p.transaction, o.sm_id,
+		(SELECT count(*) FROM items WHERE order_uid = o.order_uid), (SELECT brand FROM items WHERE order_uid = o.order_uid AND position = 2)
+		FROM orders o JOIN deliveries d USING (order_uid) JOIN payments p USING (order_uid) WHERE o.order_uid = 'down-a'`,
+		&phone, &transaction, &smID, &items, &brand)
+	if phone != a.Delivery.Phone || transaction != a.Payment.Transaction || smID != a.SmID || items != 3 || brand != a.Items[2].Brand {
+		t.Errorf("down to %d: phone %q, transaction %q, sm_id %d, %d items, the third of %q; want %q, %q, %d, 3, %q",
+			before, phone, transaction, smID, items, brand, a.Delivery.Phone, a.Payment.Transaction, a.SmID, a.Items[2].Brand)
+	}
+
+	if _, err := postgres.MigrateTo(ctx, dsn, latestVersion(t)); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	again := openAt(t, dsn)
+	for _, f := range []order.Filter{{Phone: a.Delivery.Phone}, {Transaction: a.Payment.Transaction}} {
+		f.Limit = 10
+		page, err := again.Search(ctx, f)
+		if err != nil || len(page.Records) != 1 || page.Records[0].UID != a.OrderUID {
+			t.Errorf("search %+v after down and up: %v (%v), want %s", f, page.Records, err, a.OrderUID)
+		}
+	}
+	if orders, items := count(t, dsn); orders != 2 || items != 4 {
+		t.Errorf("after down and up: %d orders, %d items; want 2, 4", orders, items)
+	}
 }

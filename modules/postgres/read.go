@@ -158,10 +158,10 @@ func (s *Store) Search(ctx context.Context, f order.Filter) (order.Page, error) 
 		q = q.Where("o.customer_id = ?", f.CustomerID)
 	}
 	if f.Phone != "" {
-		q = q.Joins("JOIN deliveries AS d ON d.order_uid = o.order_uid").Where("d.phone = ?", f.Phone)
+		q = q.Where("o.phone = ?", f.Phone)
 	}
 	if f.Transaction != "" {
-		q = q.Joins("JOIN payments AS p ON p.order_uid = o.order_uid").Where("p.transaction = ?", f.Transaction)
+		q = q.Where("o.transaction = ?", f.Transaction)
 	}
 	if f.After != nil {
 		q = q.Where("(o.date_created, o.order_uid) < (?, ?)", f.After.DateCreated, f.After.UID)

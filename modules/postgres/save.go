@@ -16,16 +16,16 @@ import (
 // A batch takes one of two paths, each one transaction ending in COPY into
 // the tables:
 //   - copyNew, tried first for any batch that repeats no uid: COPY straight
-//     into the four tables, all stored. That is nearly every batch of a live
+//     into orders, all stored. That is nearly every batch of a live
 //     topic, and it costs the database what bare COPY does. A uid already
 //     stored, or stored by a concurrent writer meanwhile (the COPY waits for
 //     that writer's commit), fails the COPY on the primary key; the
 //     transaction is rolled back and the batch takes the other path.
 //   - saveStaged, for any other batch (replays, conflicts, repeats): COPY the
 //     orders into a staging table, insert the new ones with ON CONFLICT DO
-//     NOTHING RETURNING order_uid, COPY the delivery, payment and items of
-//     just those, and compare every other order with the stored one as JSON
-//     values: equal bytes, or else equal jsonb, is a duplicate.
+//     NOTHING RETURNING order_uid, and compare every other order with the
+//     stored one as JSON values: equal bytes, or else equal jsonb, is a
+//     duplicate.
 //
 // Either way the same transaction notifies every instance's follower of the
 // orders it stored (see follow.go).
@@ -35,36 +35,21 @@ import (
 // requires; n is the order's index in the batch.
 const createStaging = `
 CREATE TEMP TABLE stage_orders (
-    n                  integer NOT NULL,
-    order_uid          text COLLATE "C" NOT NULL,
-    track_number       text NOT NULL,
-    entry              text NOT NULL,
-    locale             text NOT NULL,
-    internal_signature text NOT NULL,
-    customer_id        text NOT NULL,
-    delivery_service   text NOT NULL,
-    shardkey           text NOT NULL,
-    sm_id              bigint NOT NULL,
-    date_created       timestamptz NOT NULL,
-    oof_shard          text NOT NULL,
-    raw                json NOT NULL
+    n            integer NOT NULL,
+    order_uid    text COLLATE "C" NOT NULL,
+    track_number text NOT NULL,
+    customer_id  text NOT NULL,
+    phone        text NOT NULL,
+    transaction  text NOT NULL,
+    date_created timestamptz NOT NULL,
+    raw          json NOT NULL
 ) ON COMMIT DROP`
 
+// The columns of an order (migrations/005_one_copy.sql says what each
+// serves), and of a staged one, its index in the batch first.
 var (
-	stageColumns = []string{
-		"n", "order_uid", "track_number", "entry", "locale", "internal_signature", "customer_id",
-		"delivery_service", "shardkey", "sm_id", "date_created", "oof_shard", "raw",
-	}
-	orderColumns    = stageColumns[1:]
-	deliveryColumns = []string{"order_uid", "name", "phone", "zip", "city", "address", "region", "email"}
-	paymentColumns  = []string{
-		"order_uid", "transaction", "request_id", "currency", "provider", "amount",
-		"payment_dt", "bank", "delivery_cost", "goods_total", "custom_fee",
-	}
-	itemColumns = []string{
-		"order_uid", "position", "chrt_id", "track_number", "price", "rid", "name", "sale",
-		"size", "total_price", "nm_id", "brand", "status",
-	}
+	stageColumns = []string{"n", "order_uid", "track_number", "customer_id", "phone", "transaction", "date_created", "raw"}
+	orderColumns = stageColumns[1:]
 )
 
 // insertFresh stores the first occurrence of each uid of the batch unless
@@ -73,10 +58,8 @@ var (
 // cannot deadlock each other. A uid that a concurrent writer is inserting
 // waits for that writer's commit and is then left alone.
 const insertFresh = `
-INSERT INTO orders (order_uid, track_number, entry, locale, internal_signature, customer_id,
-                    delivery_service, shardkey, sm_id, date_created, oof_shard, raw)
-SELECT order_uid, track_number, entry, locale, internal_signature, customer_id,
-       delivery_service, shardkey, sm_id, date_created, oof_shard, raw
+INSERT INTO orders (order_uid, track_number, customer_id, phone, transaction, date_created, raw)
+SELECT order_uid, track_number, customer_id, phone, transaction, date_created, raw
 FROM (SELECT DISTINCT ON (order_uid) * FROM stage_orders ORDER BY order_uid, n) AS firsts
 ON CONFLICT (order_uid) DO NOTHING
 RETURNING order_uid`
@@ -207,9 +190,6 @@ func saveStaged(ctx context.Context, tx pgx.Tx, batch []order.Parsed) ([]order.O
 		}
 		compare = append(compare, int32(i))
 	}
-	if err := insertParts(ctx, tx, stored); err != nil {
-		return nil, err
-	}
 	if err := compareStored(ctx, tx, compare, outcomes); err != nil {
 		return nil, err
 	}
@@ -249,28 +229,10 @@ func compareStored(ctx context.Context, tx pgx.Tx, compare []int32, outcomes []o
 	return nil
 }
 
-// copyNew copies new orders into the four tables.
+// copyNew copies new orders into orders.
 func copyNew(ctx context.Context, tx pgx.Tx, fresh []*order.Parsed) error {
 	if err := orderRows(fresh, false).into(ctx, tx, "orders", orderColumns); err != nil {
 		return fmt.Errorf("insert orders: %w", err)
-	}
-	return insertParts(ctx, tx, fresh)
-}
-
-// insertParts copies the delivery, payment and items of orders just
-// inserted into their tables.
-func insertParts(ctx context.Context, tx pgx.Tx, fresh []*order.Parsed) error {
-	if len(fresh) == 0 {
-		return nil
-	}
-	if err := deliveryRows(fresh).into(ctx, tx, "deliveries", deliveryColumns); err != nil {
-		return fmt.Errorf("insert deliveries: %w", err)
-	}
-	if err := paymentRows(fresh).into(ctx, tx, "payments", paymentColumns); err != nil {
-		return fmt.Errorf("insert payments: %w", err)
-	}
-	if err := itemRows(fresh).into(ctx, tx, "items", itemColumns); err != nil {
-		return fmt.Errorf("insert items: %w", err)
 	}
 	return nil
 }

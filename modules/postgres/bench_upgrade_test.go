@@ -1,0 +1,152 @@
+//go:build growth
+
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/marketplace/orders/modules/order"
+	"github.com/marketplace/orders/modules/order/fake"
+	"github.com/marketplace/orders/modules/postgres"
+	"github.com/marketplace/orders/modules/postgres/pgtest"
+)
+
+// BenchmarkUpgradeToOneCopy is the upgrade to migration 005 on a database
+// that holds BENCH_UPGRADE_ORDERS orders (default 1,000,000) in the schema
+// before it: the orders are COPYed into the current schema, 005's Down
+// brings back the tables and columns it drops (filled from the orders'
+// JSON), and then 005's Up is timed, while one connection keeps reading
+// orders by uid. Build tag growth:
+//
+//	go test -tags growth -run '^$' -bench UpgradeToOneCopy -benchtime 1x -timeout 1h ./modules/postgres
+func BenchmarkUpgradeToOneCopy(b *testing.B) {
+	n := 1_000_000
+	if v := os.Getenv("BENCH_UPGRADE_ORDERS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("BENCH_UPGRADE_ORDERS: want a positive count, got %q", v)
+		}
+	}
+	for range b.N {
+		_, dsn := open(b)
+		ctx := b.Context()
+		pool, err := pgxpool.New(ctx, dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pool.Close()
+		uids := fillOrders(b, pool, n)
+		down, err := postgres.MigrateTo(ctx, dsn, 4)
+		if err != nil {
+			b.Fatalf("down to 4: %v", err)
+		}
+		if _, err := pool.Exec(ctx, "VACUUM (ANALYZE) orders, deliveries, payments, items"); err != nil {
+			b.Fatal(err)
+		}
+		before := size(b, pool)
+
+		stop := make(chan struct{})
+		var (
+			reads, failed atomic.Int64
+			slowest       time.Duration
+			wg            sync.WaitGroup
+		)
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				t0 := time.Now()
+				var raw []byte
+				err := pool.QueryRow(ctx, "SELECT raw FROM orders WHERE order_uid = $1", uids[i%len(uids)]).Scan(&raw)
+				slowest = max(slowest, time.Since(t0))
+				reads.Add(1)
+				if err != nil {
+					failed.Add(1)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+		up, err := postgres.MigrateTo(ctx, dsn, 5)
+		close(stop)
+		wg.Wait()
+		if err != nil {
+			b.Fatalf("up to 5: %v", err)
+		}
+		if _, err := pool.Exec(ctx, "VACUUM (ANALYZE) orders"); err != nil {
+			b.Fatal(err)
+		}
+		after := size(b, pool)
+		b.ReportMetric(float64(n), "orders")
+		b.ReportMetric(down.Seconds(), "down-s")
+		b.ReportMetric(up.Seconds(), "up-s")
+		b.ReportMetric(float64(before)/float64(n), "disk-B/order-before")
+		b.ReportMetric(float64(after)/float64(n), "disk-B/order-after")
+		b.ReportMetric(float64(reads.Load()), "reads-during-up")
+		b.ReportMetric(float64(failed.Load()), "failed-reads")
+		b.ReportMetric(float64(slowest.Microseconds())/1000, "slowest-read-ms")
+	}
+}
+
+// fillOrders COPYs n generated orders into the current schema and returns
+// some of their uids.
+func fillOrders(b *testing.B, pool *pgxpool.Pool, n int) []string {
+	const batch = 1_000
+	ctx := b.Context()
+	var at time.Time
+	first := time.Now().Add(-365 * 24 * time.Hour)
+	gen := fake.New(1, fake.WithClock(func() time.Time { return at }))
+	rules := order.DefaultRules()
+	var uids []string
+	conn := mustAcquire(b, pool)
+	for lo := 0; lo < n; lo += batch {
+		out := make([]order.Parsed, 0, batch)
+		for i := lo; i < min(lo+batch, n); i++ {
+			at = first.Add(time.Duration(i) * time.Second)
+			raw, err := json.Marshal(gen.Order())
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := rules.Parse(raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, p)
+		}
+		uids = append(uids, out[0].Order.OrderUID)
+		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return pgtest.CopyOrders(ctx, tx, out) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return uids
+}
+
+func mustAcquire(b *testing.B, pool *pgxpool.Pool) *pgx.Conn {
+	c, err := pool.Acquire(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Release)
+	return c.Conn()
+}
+
+// size is the database's size on disk.
+func size(b *testing.B, pool *pgxpool.Pool) int64 {
+	var n int64
+	if err := pool.QueryRow(context.WithoutCancel(b.Context()), "SELECT pg_database_size(current_database())").Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
