@@ -21,12 +21,12 @@ import (
 	"github.com/marketplace/orders/modules/postgres/pgtest"
 )
 
-// BenchmarkUpgradeToOneCopy is the upgrade to migration 005 on a database
-// that holds BENCH_UPGRADE_ORDERS orders (default 1,000,000) in the schema
-// before it: the orders are COPYed into the current schema, 005's Down
-// brings back the tables and columns it drops (filled from the orders'
-// JSON), and then 005's Up is timed, while one connection keeps reading
-// orders by uid. Build tag growth:
+// BenchmarkUpgradeToOneCopy is the upgrade to migrations 005 and 006 on a
+// database that holds BENCH_UPGRADE_ORDERS orders (default 1,000,000) in the
+// schema before them: the orders are COPYed into the current schema, the
+// Downs bring back the tables and columns 006 drops (filled from the
+// orders' JSON), and then the Ups are timed, while one connection keeps
+// reading orders by uid. Build tag growth:
 //
 //	go test -tags growth -run '^$' -bench UpgradeToOneCopy -benchtime 1x -timeout 1h ./modules/postgres
 func BenchmarkUpgradeToOneCopy(b *testing.B) {
@@ -79,7 +79,7 @@ func BenchmarkUpgradeToOneCopy(b *testing.B) {
 				time.Sleep(10 * time.Millisecond)
 			}
 		})
-		up, err := postgres.MigrateTo(ctx, dsn, 5)
+		up, err := postgres.MigrateTo(ctx, dsn, latestVersion(b))
 		close(stop)
 		wg.Wait()
 		if err != nil {
@@ -110,7 +110,11 @@ func fillOrders(b *testing.B, pool *pgxpool.Pool, n int) []string {
 	gen := fake.New(1, fake.WithClock(func() time.Time { return at }))
 	rules := order.DefaultRules()
 	var uids []string
-	conn := mustAcquire(b, pool)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Release()
 	for lo := 0; lo < n; lo += batch {
 		out := make([]order.Parsed, 0, batch)
 		for i := lo; i < min(lo+batch, n); i++ {
@@ -126,20 +130,11 @@ func fillOrders(b *testing.B, pool *pgxpool.Pool, n int) []string {
 			out = append(out, p)
 		}
 		uids = append(uids, out[0].Order.OrderUID)
-		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return pgtest.CopyOrders(ctx, tx, out) }); err != nil {
+		if err := pgx.BeginFunc(ctx, conn.Conn(), func(tx pgx.Tx) error { return pgtest.CopyOrders(ctx, tx, out) }); err != nil {
 			b.Fatal(err)
 		}
 	}
 	return uids
-}
-
-func mustAcquire(b *testing.B, pool *pgxpool.Pool) *pgx.Conn {
-	c, err := pool.Acquire(b.Context())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Release)
-	return c.Conn()
 }
 
 // size is the database's size on disk.

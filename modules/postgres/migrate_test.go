@@ -140,7 +140,7 @@ func TestMigrateOverRunnerSchema(t *testing.T) {
 		t.Errorf("%d orders, %d items; want 1, 2", orders, items)
 	}
 	// Its phone and transaction, kept in deliveries and payments before
-	// 005, are searchable from orders alone.
+	// 006, are searchable from orders alone.
 	for _, f := range []order.Filter{{Phone: d.Phone}, {Transaction: pm.Transaction}, {TrackNumber: o.TrackNumber}} {
 		f.Limit = 10
 		page, err := s.Search(ctx, f)
@@ -167,7 +167,7 @@ func checkMigrated(t *testing.T, dsn string) {
 }
 
 // migrationVersions lists the versions of migrations.FS in order.
-func migrationVersions(t *testing.T) []int64 {
+func migrationVersions(t testing.TB) []int64 {
 	t.Helper()
 	names, err := fs.Glob(migrations.FS, "*.sql")
 	if err != nil {
@@ -192,15 +192,15 @@ func schemaVersion(t *testing.T, dsn string) int64 {
 	return v
 }
 
-func latestVersion(t *testing.T) int64 {
+func latestVersion(t testing.TB) int64 {
 	v := migrationVersions(t)
 	return v[len(v)-1]
 }
 
-// Migration 005 keeps one copy of an order, its JSON. Its Down restores the
-// copies it dropped (deliveries, payments, items and seven columns) from
-// that JSON, and Up again leaves the same orders, searchable by phone and
-// transaction from orders alone.
+// Migrations 005 and 006 keep one copy of an order, its JSON. Their Downs
+// restore the copies 006 dropped (deliveries, payments, items and seven
+// columns) from that JSON, and Up again leaves the same orders, searchable
+// by phone and transaction from orders alone.
 func TestOneCopyDownAndUp(t *testing.T) {
 	s, dsn := open(t)
 	base := fixture(t)

@@ -45,7 +45,7 @@ CREATE TEMP TABLE stage_orders (
     raw          json NOT NULL
 ) ON COMMIT DROP`
 
-// The columns of an order (migrations/005_one_copy.sql says what each
+// The columns of an order (migrations/006_one_copy.sql says what each
 // serves), and of a staged one, its index in the batch first.
 var (
 	stageColumns = []string{"n", "order_uid", "track_number", "customer_id", "phone", "transaction", "date_created", "raw"}

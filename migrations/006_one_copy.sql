@@ -11,30 +11,35 @@
 -- Until now the order was stored twice: as raw and again as rows of
 -- deliveries, payments and items plus seven columns that no query reads.
 -- Those copies served only the phone and transaction searches (one join
--- each); they are dropped, and the two values become columns.
+-- each); they are dropped, and 005's columns take their place.
 --
--- Writers are held off for the whole migration (EXCLUSIVE still lets
--- reads run): an instance of the previous version that is still storing
--- would otherwise commit an order without phone and transaction after the
--- backfill. Once this has run, such an instance fails to store (its columns
--- and tables are gone), retries without committing its offsets, and its
--- partitions are stored by the new instances once it stops. On a large
--- table the backfill rewrites every row: about <see README "Upgrading">.
+-- Writers are held off for the whole migration, and reads go on: EXCLUSIVE
+-- lets only reads through, and the backfill and the index builds need
+-- nothing stronger. An instance of the previous version that is still
+-- storing waits, and once this has run it fails to store (its columns and
+-- tables are gone), retries without committing its offsets, and its
+-- partitions are stored by the new instances once it stops. What needs the
+-- table to itself (dropping tables, columns and an index) comes last and
+-- takes a moment. README, "Upgrading to schema version 6", has the figures.
 LOCK TABLE orders IN EXCLUSIVE MODE;
 
-ALTER TABLE orders
-    ADD COLUMN IF NOT EXISTS phone       text NOT NULL DEFAULT '',
-    ADD COLUMN IF NOT EXISTS transaction text NOT NULL DEFAULT '';
 -- raw holds both for every order ever stored; rows written before 002 as
 -- jsonb read the same through json.
 UPDATE orders SET phone       = coalesce(raw -> 'delivery' ->> 'phone', ''),
-                  transaction = coalesce(raw -> 'payment' ->> 'transaction', '');
--- Every writer names them from now on.
-ALTER TABLE orders ALTER COLUMN phone DROP DEFAULT, ALTER COLUMN transaction DROP DEFAULT;
+                  transaction = coalesce(raw -> 'payment' ->> 'transaction', '')
+WHERE phone = '' OR transaction = '';
 
 CREATE INDEX IF NOT EXISTS orders_phone_idx ON orders (phone, date_created DESC, order_uid DESC);
 CREATE INDEX IF NOT EXISTS orders_transaction_idx ON orders (transaction, date_created DESC, order_uid DESC);
 
+-- Newest first is read backwards from an ascending index. Descending, every
+-- new order went to the index's first leaf, whose splits leave both halves
+-- half full (52% at five million orders); ascending, it goes to the last
+-- leaf, which PostgreSQL fills to 90% and finds without a descent.
+CREATE INDEX IF NOT EXISTS orders_newest_asc_idx ON orders (date_created, order_uid);
+
+-- From here on each statement takes the table to itself, for a moment.
+ALTER TABLE orders ALTER COLUMN phone DROP DEFAULT, ALTER COLUMN transaction DROP DEFAULT;
 DROP TABLE IF EXISTS items, deliveries, payments;
 ALTER TABLE orders
     DROP COLUMN IF EXISTS entry,
@@ -44,19 +49,17 @@ ALTER TABLE orders
     DROP COLUMN IF EXISTS shardkey,
     DROP COLUMN IF EXISTS sm_id,
     DROP COLUMN IF EXISTS oof_shard;
-
--- Newest first is read backwards from an ascending index. Descending, every
--- new order went to the index's first leaf, whose splits leave both halves
--- half full (52% at five million orders); ascending, it goes to the last
--- leaf, which PostgreSQL fills to 90% and finds without a descent.
 DROP INDEX IF EXISTS orders_newest_idx;
-CREATE INDEX orders_newest_idx ON orders (date_created, order_uid);
+ALTER INDEX orders_newest_asc_idx RENAME TO orders_newest_idx;
 
 -- +goose Down
--- The dropped copies come back from raw.
+-- The dropped copies come back from raw, each order's JSON read once as
+-- jsonb.
 LOCK TABLE orders IN EXCLUSIVE MODE;
-DROP INDEX IF EXISTS orders_newest_idx;
+ALTER INDEX orders_newest_idx RENAME TO orders_newest_asc_idx;
 CREATE INDEX orders_newest_idx ON orders (date_created DESC, order_uid DESC);
+DROP INDEX orders_newest_asc_idx;
+CREATE TEMP TABLE one_copy_down ON COMMIT DROP AS SELECT order_uid, raw::jsonb AS j FROM orders;
 ALTER TABLE orders
     ADD COLUMN entry              text   NOT NULL DEFAULT '',
     ADD COLUMN locale             text   NOT NULL DEFAULT '',
@@ -65,9 +68,12 @@ ALTER TABLE orders
     ADD COLUMN shardkey           text   NOT NULL DEFAULT '',
     ADD COLUMN sm_id              bigint NOT NULL DEFAULT 0 CHECK (sm_id >= 0),
     ADD COLUMN oof_shard          text   NOT NULL DEFAULT '';
-UPDATE orders SET entry = raw ->> 'entry', locale = raw ->> 'locale',
-                  internal_signature = raw ->> 'internal_signature', delivery_service = raw ->> 'delivery_service',
-                  shardkey = raw ->> 'shardkey', sm_id = (raw ->> 'sm_id')::bigint, oof_shard = raw ->> 'oof_shard';
+UPDATE orders o SET entry = r.entry, locale = r.locale, internal_signature = r.internal_signature,
+                    delivery_service = r.delivery_service, shardkey = r.shardkey, sm_id = r.sm_id, oof_shard = r.oof_shard
+FROM one_copy_down d,
+     jsonb_to_record(d.j) AS r (entry text, locale text, internal_signature text, delivery_service text,
+                                shardkey text, sm_id bigint, oof_shard text)
+WHERE o.order_uid = d.order_uid;
 ALTER TABLE orders ALTER COLUMN entry DROP DEFAULT, ALTER COLUMN sm_id DROP DEFAULT;
 CREATE TABLE deliveries (
     order_uid text COLLATE "C" PRIMARY KEY REFERENCES orders (order_uid) ON DELETE CASCADE,
@@ -80,8 +86,9 @@ CREATE TABLE deliveries (
     email     text NOT NULL DEFAULT ''
 );
 INSERT INTO deliveries
-SELECT order_uid, d ->> 'name', d ->> 'phone', d ->> 'zip', d ->> 'city', d ->> 'address', d ->> 'region', d ->> 'email'
-FROM (SELECT order_uid, raw -> 'delivery' AS d FROM orders) AS o;
+SELECT d.order_uid, r.name, r.phone, r.zip, r.city, r.address, r.region, r.email
+FROM one_copy_down d,
+     jsonb_to_record(d.j -> 'delivery') AS r (name text, phone text, zip text, city text, address text, region text, email text);
 CREATE TABLE payments (
     order_uid     text COLLATE "C" PRIMARY KEY REFERENCES orders (order_uid) ON DELETE CASCADE,
     transaction   text   NOT NULL,
@@ -96,10 +103,12 @@ CREATE TABLE payments (
     custom_fee    bigint NOT NULL CHECK (custom_fee >= 0)
 );
 INSERT INTO payments
-SELECT order_uid, p ->> 'transaction', p ->> 'request_id', p ->> 'currency', p ->> 'provider',
-       (p ->> 'amount')::bigint, (p ->> 'payment_dt')::bigint, p ->> 'bank', (p ->> 'delivery_cost')::bigint,
-       (p ->> 'goods_total')::bigint, (p ->> 'custom_fee')::bigint
-FROM (SELECT order_uid, raw -> 'payment' AS p FROM orders) AS o;
+SELECT d.order_uid, r.transaction, r.request_id, r.currency, r.provider, r.amount, r.payment_dt, r.bank,
+       r.delivery_cost, r.goods_total, r.custom_fee
+FROM one_copy_down d,
+     jsonb_to_record(d.j -> 'payment') AS r (transaction text, request_id text, currency text, provider text,
+                                              amount bigint, payment_dt bigint, bank text, delivery_cost bigint,
+                                              goods_total bigint, custom_fee bigint);
 CREATE TABLE items (
     order_uid    text COLLATE "C" NOT NULL REFERENCES orders (order_uid) ON DELETE CASCADE,
     position     integer NOT NULL CHECK (position >= 0),
@@ -117,12 +126,15 @@ CREATE TABLE items (
     PRIMARY KEY (order_uid, position)
 );
 INSERT INTO items
-SELECT order_uid, (n - 1)::integer, (i ->> 'chrt_id')::bigint, i ->> 'track_number', (i ->> 'price')::bigint,
-       i ->> 'rid', i ->> 'name', (i ->> 'sale')::bigint, i ->> 'size', (i ->> 'total_price')::bigint,
-       (i ->> 'nm_id')::bigint, i ->> 'brand', (i ->> 'status')::bigint
-FROM orders, json_array_elements(raw -> 'items') WITH ORDINALITY AS e (i, n);
+SELECT d.order_uid, (r.n - 1)::integer, r.chrt_id, r.track_number, r.price, r.rid, r.name, r.sale, r.size,
+       r.total_price, r.nm_id, r.brand, r.status
+FROM one_copy_down d,
+     ROWS FROM (jsonb_to_recordset(d.j -> 'items') AS (chrt_id bigint, track_number text, price bigint, rid text,
+                                                       name text, sale bigint, size text, total_price bigint,
+                                                       nm_id bigint, brand text, status bigint))
+     WITH ORDINALITY AS r (chrt_id, track_number, price, rid, name, sale, size, total_price, nm_id, brand, status, n);
 CREATE INDEX deliveries_phone_idx ON deliveries (phone);
 CREATE INDEX payments_transaction_idx ON payments (transaction);
 DROP INDEX IF EXISTS orders_transaction_idx;
 DROP INDEX IF EXISTS orders_phone_idx;
-ALTER TABLE orders DROP COLUMN transaction, DROP COLUMN phone;
+ALTER TABLE orders ALTER COLUMN phone SET DEFAULT '', ALTER COLUMN transaction SET DEFAULT '';
