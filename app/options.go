@@ -31,7 +31,7 @@ func Options(cfg config.Config) fx.Option {
 			logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format},
 			postgres.Config{
 				DSN: cfg.Postgres.DSN, DirectDSN: cfg.Postgres.DirectDSN, MaxConns: cfg.Postgres.MaxConns,
-				ConnectTimeout: cfg.Postgres.ConnectTimeout,
+				ConnectTimeout: cfg.Postgres.ConnectTimeout, MigrateTimeout: cfg.Postgres.MigrateTimeout,
 			},
 			cache.Config{Capacity: cfg.Cache.Capacity, MaxBytes: cfg.Cache.MaxBytes},
 			kafka.Config{
@@ -48,7 +48,9 @@ func Options(cfg config.Config) fx.Option {
 				TrustedProxies: cfg.HTTP.TrustedProxies, BasicAuthUsers: cfg.HTTP.BasicAuthUsers,
 			},
 		),
-		fx.StartTimeout(cfg.Postgres.ConnectTimeout+15*time.Second),
+		// Start includes the migrations, which on a large table take minutes
+		// (README, "Upgrading to schema version 6").
+		fx.StartTimeout(cfg.Postgres.ConnectTimeout+cfg.Postgres.MigrateTimeout+15*time.Second),
 		// Under the contract's 10 s from SIGTERM to exit.
 		fx.StopTimeout(9*time.Second),
 		logging.Module,

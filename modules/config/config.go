@@ -72,6 +72,7 @@ type Postgres struct {
 	// lock and anything that listens. Empty means "same as DSN": use Direct.
 	DirectDSN      string        // postgres.direct_dsn
 	ConnectTimeout time.Duration // postgres.connect_timeout: how long start waits for the database
+	MigrateTimeout time.Duration // postgres.migrate_timeout: how long start lets migrations (or another instance's) take
 	// MaxConns is the most connections the pool opens; 0 means the service
 	// chooses.
 	MaxConns int // postgres.max_conns: 0, or 1 to 1000
@@ -137,6 +138,7 @@ func defaults() map[string]any {
 		"http.rate_window":         "1m",
 		"postgres.dsn":             "postgres://orders:orders@localhost:5432/orders?sslmode=disable",
 		"postgres.connect_timeout": "30s",
+		"postgres.migrate_timeout": "30m",
 		"kafka.brokers":            "localhost:9092",
 		"kafka.topic":              "orders",
 		"kafka.group":              "bank",
@@ -333,6 +335,9 @@ func parsePostgres(k *koanf.Koanf, c *Config) error {
 		}
 	}
 	if c.Postgres.ConnectTimeout, err = duration(k, "postgres.connect_timeout", time.Second, time.Hour); err != nil {
+		return err
+	}
+	if c.Postgres.MigrateTimeout, err = duration(k, "postgres.migrate_timeout", time.Second, 24*time.Hour); err != nil {
 		return err
 	}
 	c.Postgres.MaxConns, err = integer(k, "postgres.max_conns", 0, 1000)

@@ -26,7 +26,7 @@ func TestDefaultsWhenFileMissing(t *testing.T) {
 	}
 	want := Config{
 		HTTP:     HTTP{Addr: ":9090", RateLimit: 0, RateWindow: time.Minute},
-		Postgres: Postgres{DSN: "postgres://orders:orders@localhost:5432/orders?sslmode=disable", ConnectTimeout: 30 * time.Second},
+		Postgres: Postgres{DSN: "postgres://orders:orders@localhost:5432/orders?sslmode=disable", ConnectTimeout: 30 * time.Second, MigrateTimeout: 30 * time.Minute},
 		Kafka: Kafka{Brokers: []string{"localhost:9092"}, Topic: "orders", Group: "bank", DLQTopic: "orders.dlq",
 			Partitions: 3, BatchSize: 500, BatchWait: 50 * time.Millisecond},
 		Cache:      Cache{Capacity: 1000, MaxBytes: 256 << 20},

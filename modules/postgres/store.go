@@ -49,6 +49,10 @@ type Config struct {
 	// ConnectTimeout bounds how long start waits for the database to answer;
 	// zero leaves only the start context's deadline.
 	ConnectTimeout time.Duration
+	// MigrateTimeout bounds how long start waits for another instance's
+	// migrations to end (the advisory lock); zero means 10 minutes. The
+	// start context must leave room for the migrations themselves.
+	MigrateTimeout time.Duration
 }
 
 // Direct is the DSN of a session-keeping connection to the server.
@@ -156,7 +160,7 @@ func (s *Store) open(ctx context.Context, cfg Config) error {
 // session's, which a transaction pooler does not keep.
 func (s *Store) migrateDirect(ctx context.Context, cfg Config, pool *sql.DB) (int, error) {
 	if !cfg.pooled() {
-		return migrate(ctx, pool, s.log)
+		return migrate(ctx, pool, cfg.MigrateTimeout, s.log)
 	}
 	pgcfg, err := pgx.ParseConfig(cfg.DirectDSN)
 	if err != nil {
@@ -169,7 +173,7 @@ func (s *Store) migrateDirect(ctx context.Context, cfg Config, pool *sql.DB) (in
 	if err := s.waitReachable(ctx, db, cfg.ConnectTimeout, target+" (direct)"); err != nil {
 		return 0, err
 	}
-	return migrate(ctx, db, s.log)
+	return migrate(ctx, db, cfg.MigrateTimeout, s.log)
 }
 
 // poolerHint explains the errors a transaction pooler gives a client that
