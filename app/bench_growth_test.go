@@ -939,17 +939,7 @@ func (g *growth) ingest(f *sizeFigures) {
 	svcBuf := g.buffers().minus(buf0)
 	g.log.Info("ingest through the service", "orders", n, "took", service.Round(time.Millisecond))
 
-	batches := make([][]order.Parsed, 0, n/cfg.Kafka.BatchSize+1)
-	for j, m := range msgs {
-		p, err := order.DefaultRules().Parse(m.Value)
-		if err != nil {
-			b.Fatalf("generated order does not parse: %v", err)
-		}
-		if j%cfg.Kafka.BatchSize == 0 {
-			batches = append(batches, make([]order.Parsed, 0, cfg.Kafka.BatchSize))
-		}
-		batches[len(batches)-1] = append(batches[len(batches)-1], p)
-	}
+	batches := consumerBatches(b, msgs, cfg.Kafka.BatchSize)
 	g.deleteAgain(uids)
 
 	buf1 := g.buffers()

@@ -159,17 +159,7 @@ func ingestPair(b *testing.B, total int, dsn, admin string, seed int64) ingestRu
 	}
 
 	// Parsed only now: the service's run should not pay to scan them.
-	var batches [][]order.Parsed
-	for j, m := range msgs {
-		p, err := order.DefaultRules().Parse(m.Value)
-		if err != nil {
-			b.Fatalf("generated order does not parse: %v", err)
-		}
-		if j%cfg.Kafka.BatchSize == 0 {
-			batches = append(batches, make([]order.Parsed, 0, cfg.Kafka.BatchSize))
-		}
-		batches[len(batches)-1] = append(batches[len(batches)-1], p)
-	}
+	batches := consumerBatches(b, msgs, cfg.Kafka.BatchSize)
 	if _, err := db.Exec(b.Context(), "TRUNCATE orders"); err != nil {
 		b.Fatal(err)
 	}
@@ -185,7 +175,24 @@ func ingestPair(b *testing.B, total int, dsn, admin string, seed int64) ingestRu
 		serviceCPU: serviceCPU, serviceIdle: serviceIdle, boundCPU: boundCPU, boundIdle: boundIdle}
 }
 
-// truncate empties the order tables, if they exist yet.
+// consumerBatches parses the messages into batches of the consumer's size,
+// for the COPY bound.
+func consumerBatches(b *testing.B, msgs []kafkatest.Message, size int) [][]order.Parsed {
+	batches := make([][]order.Parsed, 0, len(msgs)/size+1)
+	for j, m := range msgs {
+		p, err := order.DefaultRules().Parse(m.Value)
+		if err != nil {
+			b.Fatalf("generated order does not parse: %v", err)
+		}
+		if j%size == 0 {
+			batches = append(batches, make([]order.Parsed, 0, size))
+		}
+		batches[len(batches)-1] = append(batches[len(batches)-1], p)
+	}
+	return batches
+}
+
+// truncate empties the orders table, if it exists yet.
 func truncate(b *testing.B, db *pgxpool.Pool) {
 	_, err := db.Exec(b.Context(), "TRUNCATE orders")
 	var pgErr *pgconn.PgError
