@@ -242,3 +242,49 @@ func TestOneCopyDownAndUp(t *testing.T) {
 		t.Errorf("after down and up: %d orders, %d items; want 2, 4", orders, items)
 	}
 }
+
+// Migration 007 moves the search keys to order_search, by month. Its Down
+// puts them back as columns of orders, filled from order_search and
+// searchable as version 6 searched, and Up again moves them back.
+func TestSearchByMonthDownAndUp(t *testing.T) {
+	s, dsn := open(t)
+	base := fixture(t)
+	a := variant(base, "month-down-a", day(1))
+	a.TrackNumber, a.CustomerID, a.Delivery.Phone = "TRACK-DOWN", "customer-down", "+79990000003"
+	b := variant(base, "month-down-b", time.Now())
+	save(t, s, parsed(t, a), parsed(t, b))
+	ctx := t.Context()
+
+	if _, err := postgres.MigrateTo(ctx, dsn, 6); err != nil {
+		t.Fatalf("down to 6: %v", err)
+	}
+	var (
+		track, customer, phone, transaction string
+		found                               int
+	)
+	query(t, dsn, `SELECT track_number, customer_id, phone, transaction,
+		(SELECT count(*) FROM orders WHERE phone = $$+79990000003$$ AND transaction = $$month-down-a$$)
+		FROM orders WHERE order_uid = 'month-down-a'`, &track, &customer, &phone, &transaction, &found)
+	if got := []string{track, customer, phone, transaction}; !slices.Equal(got,
+		[]string{a.TrackNumber, a.CustomerID, a.Delivery.Phone, a.Payment.Transaction}) || found != 1 {
+		t.Errorf("down to 6: orders holds %q, found %d by phone and transaction; want %q, %q, %q, %q and 1",
+			got, found, a.TrackNumber, a.CustomerID, a.Delivery.Phone, a.Payment.Transaction)
+	}
+
+	if _, err := postgres.MigrateTo(ctx, dsn, latestVersion(t)); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	again := openAt(t, dsn)
+	for _, f := range []order.Filter{{TrackNumber: a.TrackNumber}, {CustomerID: a.CustomerID}, {Phone: a.Delivery.Phone},
+		{Transaction: b.Payment.Transaction}} {
+		want := a.OrderUID
+		if f.Transaction != "" {
+			want = b.OrderUID
+		}
+		f.Limit = 10
+		page, err := again.Search(ctx, f)
+		if err != nil || len(page.Records) != 1 || page.Records[0].UID != want {
+			t.Errorf("search %+v after down and up: %v (%v), want %s", f, page.Records, err, want)
+		}
+	}
+}

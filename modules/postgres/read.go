@@ -150,23 +150,35 @@ func (s *Store) Search(ctx context.Context, f order.Filter) (order.Page, error) 
 	if err != nil {
 		return order.Page{}, err
 	}
-	q := c.gorm.WithContext(ctx).Table("orders AS o").Select("o.order_uid, o.date_created, o.raw")
+	// A search reads its keys in order_search, each month's partition newest
+	// first, and the JSON in orders by uid; a listing with no field set is
+	// orders' newest-first index alone.
+	q := c.gorm.WithContext(ctx)
+	if f.TrackNumber == "" && f.CustomerID == "" && f.Phone == "" && f.Transaction == "" {
+		q = q.Table("orders AS k").Select("k.order_uid, k.date_created, k.raw")
+	} else {
+		q = q.Table("order_search AS k").Joins("JOIN orders AS o ON o.order_uid = k.order_uid").
+			Select("k.order_uid, k.date_created, o.raw")
+	}
 	if f.TrackNumber != "" {
-		q = q.Where("o.track_number = ?", f.TrackNumber)
+		q = q.Where("k.track_number = ?", f.TrackNumber)
 	}
 	if f.CustomerID != "" {
-		q = q.Where("o.customer_id = ?", f.CustomerID)
+		q = q.Where("k.customer_id = ?", f.CustomerID)
 	}
 	if f.Phone != "" {
-		q = q.Where("o.phone = ?", f.Phone)
+		q = q.Where("k.phone = ?", f.Phone)
 	}
 	if f.Transaction != "" {
-		q = q.Where("o.transaction = ?", f.Transaction)
+		q = q.Where("k.transaction = ?", f.Transaction)
 	}
 	if f.After != nil {
-		q = q.Where("(o.date_created, o.order_uid) < (?, ?)", f.After.DateCreated, f.After.UID)
+		// The first condition says the same as the second in a form that
+		// leaves out the months after the cursor.
+		q = q.Where("k.date_created <= ? AND (k.date_created, k.order_uid) < (?, ?)",
+			f.After.DateCreated, f.After.DateCreated, f.After.UID)
 	}
-	rows, err := q.Order("o.date_created DESC, o.order_uid DESC").Limit(f.Limit + 1).Rows()
+	rows, err := q.Order("k.date_created DESC, k.order_uid DESC").Limit(f.Limit + 1).Rows()
 	if err != nil {
 		return order.Page{}, fmt.Errorf("search: %w", err)
 	}

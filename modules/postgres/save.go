@@ -13,19 +13,19 @@ import (
 	"github.com/marketplace/orders/modules/order"
 )
 
-// A batch takes one of two paths, each one transaction with a COPY
+// A batch takes one of two paths, each one transaction with COPY
 // (copyOrders):
 //   - tried first for any batch that repeats no uid: COPY straight into
-//     orders, all stored. That is nearly every batch of a live topic, and
-//     it costs the database what bare COPY does. A uid already
-//     stored, or stored by a concurrent writer meanwhile (the COPY waits for
-//     that writer's commit), fails the COPY on the primary key; the
-//     transaction is rolled back and the batch takes the other path.
+//     orders and order_search, all stored. That is nearly every batch of a
+//     live topic, and it costs the database what bare COPY does. A uid
+//     already stored, or stored by a concurrent writer meanwhile (the COPY
+//     waits for that writer's commit), fails the COPY on the primary key;
+//     the transaction is rolled back and the batch takes the other path.
 //   - saveStaged, for any other batch (replays, conflicts, repeats): COPY the
-//     orders into a staging table, insert the new ones with ON CONFLICT DO
-//     NOTHING RETURNING order_uid, and compare every other order with the
-//     stored one as JSON values: equal bytes, or else equal jsonb, is a
-//     duplicate.
+//     orders into a staging table, insert the new ones (and their keys) with
+//     ON CONFLICT DO NOTHING RETURNING order_uid, and compare every other
+//     order with the stored one as JSON values: equal bytes, or else equal
+//     jsonb, is a duplicate.
 //
 // Either way the same transaction notifies every instance's follower of the
 // orders it stored (see follow.go).
@@ -45,24 +45,36 @@ CREATE TEMP TABLE stage_orders (
     raw          json NOT NULL
 ) ON COMMIT DROP`
 
-// The columns of an order (migrations/006_one_copy.sql says what each
-// serves), and of a staged one, its index in the batch first.
+// The columns of a staged order: its index in the batch, then what orders
+// and order_search hold of it (migrations 006 and 007 say what each serves).
+var stageColumns = []string{"n", "order_uid", "track_number", "customer_id", "phone", "transaction", "date_created", "raw"}
+
+// The columns of each table a stored order is written to.
 var (
-	stageColumns = []string{"n", "order_uid", "track_number", "customer_id", "phone", "transaction", "date_created", "raw"}
-	orderColumns = stageColumns[1:]
+	orderColumns  = []string{"order_uid", "date_created", "raw"}
+	searchColumns = []string{"order_uid", "date_created", "track_number", "customer_id", "phone", "transaction"}
 )
 
 // insertFresh stores the first occurrence of each uid of the batch unless
-// the uid is already stored, and returns the uids it stored. firsts is
-// sorted by uid, so concurrent writers take the uid locks in one order and
-// cannot deadlock each other. A uid that a concurrent writer is inserting
-// waits for that writer's commit and is then left alone.
+// the uid is already stored, with its search keys, and returns the uids it
+// stored. firsts is sorted by uid, so concurrent writers take the uid locks
+// in one order and cannot deadlock each other. A uid that a concurrent
+// writer is inserting waits for that writer's commit and is then left
+// alone.
 const insertFresh = `
-INSERT INTO orders (order_uid, track_number, customer_id, phone, transaction, date_created, raw)
-SELECT order_uid, track_number, customer_id, phone, transaction, date_created, raw
-FROM (SELECT DISTINCT ON (order_uid) * FROM stage_orders ORDER BY order_uid, n) AS firsts
-ON CONFLICT (order_uid) DO NOTHING
-RETURNING order_uid`
+WITH firsts AS (
+    SELECT DISTINCT ON (order_uid) * FROM stage_orders ORDER BY order_uid, n
+), fresh AS (
+    INSERT INTO orders (order_uid, date_created, raw)
+    SELECT order_uid, date_created, raw FROM firsts
+    ON CONFLICT (order_uid) DO NOTHING
+    RETURNING order_uid
+), keys AS (
+    INSERT INTO order_search (order_uid, date_created, track_number, customer_id, phone, transaction)
+    SELECT f.order_uid, f.date_created, f.track_number, f.customer_id, f.phone, f.transaction
+    FROM firsts f JOIN fresh USING (order_uid)
+)
+SELECT order_uid FROM fresh`
 
 // sameAsStored says, for the given orders of the batch, whether each is the
 // same order as the one stored under its uid: equal as JSON values (NULL
@@ -229,27 +241,38 @@ func compareStored(ctx context.Context, tx pgx.Tx, compare []int32, outcomes []o
 	return nil
 }
 
-// copyOrders COPYs the orders into orders, or when staged into
-// stage_orders with each order's index in the batch first. pgx's CopyFrom
-// writes the rows: binary rows written by hand saved 17-26% of the
-// consumer's CPU while an order was rows of four tables, and 5.5-6.5% once
-// it was one row of seven columns, so they went (BENCHMARKS.md, "Fast paths
-// against libraries").
+// copyOrders COPYs the orders into orders and their keys into order_search,
+// or when staged into stage_orders with each order's index in the batch
+// first. pgx's CopyFrom writes the rows: binary rows written by hand saved
+// 17-26% of the consumer's CPU while an order was rows of four tables, and
+// 5.5-6.5% once it was one row of seven columns, so they went
+// (BENCHMARKS.md, "Fast paths against libraries").
 func copyOrders(ctx context.Context, tx pgx.Tx, orders []*order.Parsed, staged bool) error {
-	table, columns := "orders", orderColumns
 	if staged {
-		table, columns = "stage_orders", stageColumns
+		return copyRows(ctx, tx, "stage_orders", stageColumns, len(orders), func(i int) []any {
+			p := orders[i]
+			o := &p.Order
+			return []any{int32(i), o.OrderUID, o.TrackNumber, o.CustomerID, o.Delivery.Phone, o.Payment.Transaction,
+				o.DateCreated, p.JSON}
+		})
 	}
-	rows := pgx.CopyFromSlice(len(orders), func(i int) ([]any, error) {
-		p := orders[i]
-		o := &p.Order
-		row := make([]any, 0, len(stageColumns))
-		if staged {
-			row = append(row, int32(i))
-		}
-		return append(row, o.OrderUID, o.TrackNumber, o.CustomerID, o.Delivery.Phone, o.Payment.Transaction,
-			o.DateCreated, p.JSON), nil
+	// orders first: a uid already stored fails the COPY there, before any
+	// key is written.
+	err := copyRows(ctx, tx, "orders", orderColumns, len(orders), func(i int) []any {
+		return []any{orders[i].Order.OrderUID, orders[i].Order.DateCreated, orders[i].JSON}
 	})
+	if err != nil {
+		return err
+	}
+	return copyRows(ctx, tx, "order_search", searchColumns, len(orders), func(i int) []any {
+		o := &orders[i].Order
+		return []any{o.OrderUID, o.DateCreated, o.TrackNumber, o.CustomerID, o.Delivery.Phone, o.Payment.Transaction}
+	})
+}
+
+// copyRows COPYs n rows, row(i) each, into table.
+func copyRows(ctx context.Context, tx pgx.Tx, table string, columns []string, n int, row func(i int) []any) error {
+	rows := pgx.CopyFromSlice(n, func(i int) ([]any, error) { return row(i), nil })
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns, rows); err != nil {
 		return fmt.Errorf("copy into %s: %w", table, err)
 	}

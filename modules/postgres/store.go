@@ -77,8 +77,9 @@ type Store struct {
 
 // conn is an open pool, seen through database/sql and through GORM.
 type conn struct {
-	gorm *gorm.DB
-	sql  *sql.DB
+	gorm   *gorm.DB
+	sql    *sql.DB
+	months *monthKeeper
 }
 
 var errNotOpen = errors.New("postgres: store is not open")
@@ -150,7 +151,14 @@ func (s *Store) open(ctx context.Context, cfg Config) error {
 		_ = sqlDB.Close()
 		return fmt.Errorf("postgres: %w", poolerHint(err))
 	}
-	s.conn.Store(&conn{gorm: gdb, sql: sqlDB})
+	c := &conn{gorm: gdb, sql: sqlDB}
+	s.conn.Store(c)
+	if _, err := s.addMonths(ctx); err != nil {
+		s.conn.Store(nil)
+		_ = sqlDB.Close()
+		return fmt.Errorf("postgres: %w", poolerHint(err))
+	}
+	c.months = s.keepMonths()
 	s.log.Info("postgres ready", "target", target, "migrations_applied", applied, "pool", poolSize)
 	return nil
 }
@@ -233,6 +241,9 @@ func (s *Store) Close() error {
 	c := s.conn.Swap(nil)
 	if c == nil {
 		return nil
+	}
+	if c.months != nil {
+		c.months.stop()
 	}
 	if err := c.sql.Close(); err != nil {
 		return fmt.Errorf("postgres: close: %w", err)
