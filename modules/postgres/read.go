@@ -150,43 +150,43 @@ func (s *Store) Search(ctx context.Context, f order.Filter) (order.Page, error) 
 	if err != nil {
 		return order.Page{}, err
 	}
-	// A search reads its keys in order_search, each month's partition newest
-	// first, and the JSON in orders by uid; a listing with no field set is
-	// orders' newest-first index alone.
-	q := c.gorm.WithContext(ctx)
-	if f.TrackNumber == "" && f.CustomerID == "" && f.Phone == "" && f.Transaction == "" {
-		q = q.Table("orders AS k").Select("k.order_uid, k.date_created, k.raw")
-	} else {
-		q = q.Table("order_search AS k").Joins("JOIN orders AS o ON o.order_uid = k.order_uid").
-			Select("k.order_uid, k.date_created, o.raw")
+	// A search finds the page's keys in order_search, each month's
+	// partition newest first, and only then reads those orders' JSON from
+	// orders by uid; a listing with no field set is orders' newest-first
+	// index alone.
+	searched := f.TrackNumber != "" || f.CustomerID != "" || f.Phone != "" || f.Transaction != ""
+	keys := c.gorm.Table("orders")
+	if searched {
+		keys = c.gorm.Table("order_search").Select("order_uid, date_created")
 	}
-	if f.TrackNumber != "" {
-		q = q.Where("k.track_number = ?", f.TrackNumber)
-	}
-	if f.CustomerID != "" {
-		q = q.Where("k.customer_id = ?", f.CustomerID)
-	}
-	if f.Phone != "" {
-		q = q.Where("k.phone = ?", f.Phone)
-	}
-	if f.Transaction != "" {
-		q = q.Where("k.transaction = ?", f.Transaction)
+	for _, eq := range []struct{ column, value string }{
+		{"track_number", f.TrackNumber}, {"customer_id", f.CustomerID}, {"phone", f.Phone}, {"transaction", f.Transaction},
+	} {
+		if eq.value != "" {
+			keys = keys.Where(eq.column+" = ?", eq.value)
+		}
 	}
 	if f.After != nil {
 		// The first condition says the same as the second in a form that
 		// leaves out the months after the cursor.
-		q = q.Where("k.date_created <= ? AND (k.date_created, k.order_uid) < (?, ?)",
+		keys = keys.Where("date_created <= ? AND (date_created, order_uid) < (?, ?)",
 			f.After.DateCreated, f.After.DateCreated, f.After.UID)
 	}
-	rows, err := q.Order("k.date_created DESC, k.order_uid DESC").Limit(f.Limit + 1).Rows()
+	keys = keys.Order("date_created DESC, order_uid DESC").Limit(f.Limit + 1)
+	q := keys.WithContext(ctx).Select("order_uid, date_created, raw")
+	if searched {
+		q = c.gorm.WithContext(ctx).Table("(?) AS k", keys).Joins("JOIN orders AS o ON o.order_uid = k.order_uid").
+			Select("k.order_uid, k.date_created, o.raw").Order("k.date_created DESC, k.order_uid DESC")
+	}
+	rows, err := q.Rows()
 	if err != nil {
 		return order.Page{}, fmt.Errorf("search: %w", err)
 	}
 	defer rows.Close()
 
 	var (
-		page order.Page
-		keys []order.Key
+		page  order.Page
+		after []order.Key
 	)
 	for rows.Next() {
 		var (
@@ -201,14 +201,14 @@ func (s *Store) Search(ctx context.Context, f order.Filter) (order.Page, error) 
 		// The key is the row's own (date_created, uid) as the database
 		// compares them, microseconds and all, so the next page starts
 		// exactly after this one.
-		keys = append(keys, order.Key{DateCreated: created, UID: uid})
+		after = append(after, order.Key{DateCreated: created, UID: uid})
 	}
 	if err := rows.Err(); err != nil {
 		return order.Page{}, fmt.Errorf("search: %w", err)
 	}
 	if len(page.Records) > f.Limit {
 		page.Records = page.Records[:f.Limit]
-		page.Next = &keys[f.Limit-1]
+		page.Next = &after[f.Limit-1]
 	}
 	return page, nil
 }
