@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -50,9 +51,11 @@ import (
 //     and page 50 of a value that 1,050 orders share, with 1 and with 8
 //     connections, BENCH_GROWTH_READ each (default 5s);
 //   - ingest of BENCH_GROWTH_BATCH more orders pre-loaded in a 3-partition
-//     topic, from exec until the service's metrics count them stored, then
-//     the same orders deleted, vacuumed away and COPYed back with pgx by 3
-//     connections in batches of the consumer's size: the same-schema bound;
+//     topic, from exec until the service's metrics count them stored, and
+//     the same orders COPYed with pgx by 3 connections in batches of the
+//     consumer's size: the same-schema bound. BENCH_GROWTH_ROUNDS rounds
+//     (default 5) of both, the side that goes first alternating, the orders
+//     deleted and vacuumed away before each side; medians;
 //   - CREATE INDEX CONCURRENTLY on orders (stored_at) while the service ingests
 //     a paced flow of new orders and answers paced reads, with the same load
 //     for BENCH_GROWTH_BASELINE (default 20s) before as the reference.
@@ -102,11 +105,12 @@ type growthSettings struct {
 	read     time.Duration // BENCH_GROWTH_READ: load per read target and connection count
 	baseline time.Duration // BENCH_GROWTH_BASELINE: load before the index build
 	buffers  string        // BENCH_GROWTH_SHARED_BUFFERS: the private cluster's shared_buffers
+	rounds   int           // BENCH_GROWTH_ROUNDS: rounds of ingest, service and COPY in turn
 }
 
 func growthSettingsFrom(b *testing.B) growthSettings {
 	s := growthSettings{sizes: []int{100_000, 5_000_000}, batch: 100_000, read: 5 * time.Second, baseline: 20 * time.Second,
-		buffers: quarterOfMemory()}
+		buffers: quarterOfMemory(), rounds: 5}
 	if v := os.Getenv("BENCH_GROWTH_SHARED_BUFFERS"); v != "" {
 		if !memSetting.MatchString(v) {
 			b.Fatalf("BENCH_GROWTH_SHARED_BUFFERS: want a size such as 128MB or 4GB, got %q", v)
@@ -130,6 +134,13 @@ func growthSettingsFrom(b *testing.B) growthSettings {
 			b.Fatalf("BENCH_GROWTH_BATCH: want at least 1000, got %q", v)
 		}
 		s.batch = n
+	}
+	if v := os.Getenv("BENCH_GROWTH_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("BENCH_GROWTH_ROUNDS: want a positive count, got %q", v)
+		}
+		s.rounds = n
 	}
 	for name, d := range map[string]*time.Duration{"BENCH_GROWTH_READ": &s.read, "BENCH_GROWTH_BASELINE": &s.baseline} {
 		if v := os.Getenv(name); v != "" {
@@ -932,7 +943,7 @@ func (g *growth) ingest(f *sizeFigures) {
 	b, ctx := g.b, g.b.Context()
 	n := g.set.batch
 	cfg := g.cfg
-	cfg.Kafka.Topic, cfg.Kafka.Group = kafkatest.Name("orders-growth"), kafkatest.Name("growth")
+	cfg.Kafka.Topic = kafkatest.Name("orders-growth")
 	cfg.Kafka.DLQTopic = cfg.Kafka.Topic + ".dlq"
 	const partitions = 3
 	kafkatest.CreateTopics(b, g.brokers, partitions, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
@@ -945,57 +956,112 @@ func (g *growth) ingest(f *sizeFigures) {
 		msgs[j], uids[j] = kafkatest.Message{Key: []byte(uid), Value: raw}, uid
 	}
 	kafkatest.Produce(b, g.brokers, cfg.Kafka.Topic, msgs...)
-	checkpoint(b, g.admin)
-
-	buf0 := g.buffers()
-	idle0 := idleSecs()
-	t0 := time.Now()
-	svc, _ := g.start(cfg, false)
-	for metricOrZero(svc.base, `orders_ingested_total{outcome="stored"}`) < float64(n) {
-		g.alive(svc)
-		if time.Since(t0) > 30*time.Minute {
-			b.Fatalf("not all %d orders stored after 30 minutes", n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	service := time.Since(t0)
-	serviceIdle := idleSecs() - idle0
-	g.stop(svc)
-	svcBuf := g.buffers().minus(buf0)
-	g.log.Info("ingest through the service", "orders", n, "took", service.Round(time.Millisecond))
-
 	batches := consumerBatches(b, msgs, cfg.Kafka.BatchSize)
-	g.deleteAgain(uids)
 
-	buf1 := g.buffers()
-	idle1 := idleSecs()
-	t2 := time.Now()
-	if err := copyBatches(ctx, g.db, batches, partitions); err != nil {
-		b.Fatalf("copy: %v", err)
+	// One side stores the n orders into a database without them, timed, with
+	// the machine's idle time and the tables' buffer and WAL counts.
+	type side struct {
+		took   time.Duration
+		idle   float64
+		counts bufferUse
 	}
-	bound := time.Since(t2)
-	boundIdle := idleSecs() - idle1
-	copyBuf := g.buffers().minus(buf1)
-	g.log.Info("ingest bound, pgx COPY", "orders", n, "took", bound.Round(time.Millisecond))
+	timed := func(store func()) side {
+		checkpoint(b, g.admin)
+		buf0, idle0, t0 := g.buffers(), idleSecs(), time.Now()
+		store()
+		took, idle := time.Since(t0), idleSecs()-idle0
+		return side{took: took, idle: idle, counts: g.buffers().minus(buf0)}
+	}
+	service := func() {
+		// A new group each time reads the topic from its start.
+		cfg := cfg
+		cfg.Kafka.Group = kafkatest.Name("growth")
+		t0 := time.Now()
+		svc, _ := g.start(cfg, false)
+		for metricOrZero(svc.base, `orders_ingested_total{outcome="stored"}`) < float64(n) {
+			g.alive(svc)
+			if time.Since(t0) > 30*time.Minute {
+				b.Fatalf("not all %d orders stored after 30 minutes", n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		g.stop(svc)
+	}
+	bound := func() {
+		if err := copyBatches(ctx, g.db, batches, partitions); err != nil {
+			b.Fatalf("copy: %v", err)
+		}
+	}
+
+	// The sides alternate, each round starting with the other one, so that
+	// neither always runs on the machine the other left.
+	var svcRuns, copyRuns []side
+	var ratios []string
+	for r := range g.set.rounds {
+		var sv, cp side
+		if r%2 == 0 {
+			sv = timed(service)
+			g.deleteAgain(uids)
+			cp = timed(bound)
+		} else {
+			cp = timed(bound)
+			g.deleteAgain(uids)
+			sv = timed(service)
+		}
+		if r < g.set.rounds-1 {
+			g.deleteAgain(uids)
+		}
+		svcRuns, copyRuns = append(svcRuns, sv), append(copyRuns, cp)
+		ratio := cp.took.Seconds() / sv.took.Seconds()
+		ratios = append(ratios, fmt.Sprintf("%.2f", ratio))
+		g.log.Info("ingest round", "round", r+1, "orders", n, "service", sv.took.Round(time.Millisecond),
+			"copy", cp.took.Round(time.Millisecond), "service_over_copy", fmt.Sprintf("%.2f", ratio))
+	}
+	// The orders are stored once more, as the bound left them or the service.
 
 	bare, rebuild := g.boundWithoutSearchIndexes(uids, batches, partitions)
 
-	rate, copyRate := float64(n)/service.Seconds(), float64(n)/bound.Seconds()
+	median := func(runs []side) side {
+		sorted := slices.Clone(runs)
+		slices.SortFunc(sorted, func(a, b side) int { return cmp.Compare(a.took, b.took) })
+		return sorted[len(sorted)/2]
+	}
+	sum := func(runs []side) (total side) {
+		for _, r := range runs {
+			total.idle += r.idle
+			total.counts.read += r.counts.read
+			total.counts.hit += r.counts.hit
+			total.counts.walBytes += r.counts.walBytes
+			total.counts.walFPI += r.counts.walFPI
+		}
+		return total
+	}
+	rates := func(runs []side) string {
+		out := make([]string, len(runs))
+		for i, r := range runs {
+			out[i] = fmt.Sprintf("%.0f", float64(n)/r.took.Seconds())
+		}
+		return strings.Join(out, ", ")
+	}
+	rate, copyRate := float64(n)/median(svcRuns).took.Seconds(), float64(n)/median(copyRuns).took.Seconds()
+	all := float64(n * len(svcRuns))
+	svcSum, copySum := sum(svcRuns), sum(copyRuns)
 	f.add("ingest bound without the four search indexes (uid, newest and stored_xid only), orders/s", float64(n)/bare.Seconds(), "%.0f")
 	f.add("ingest: rebuilding the four search indexes afterwards, s", rebuild.Seconds(), "%.1f")
-	f.add(fmt.Sprintf("ingest of %d more through the service, orders/s", n), rate, "%.0f")
-	f.add("ingest bound: the same orders by pgx COPY, orders/s", copyRate, "%.0f")
-	f.add("ingest: service / COPY", rate/copyRate, "%.2fx")
-	f.add("ingest: machine idle during the service's run, core-s", serviceIdle, "%.1f")
-	f.add("ingest: machine idle during COPY, core-s", boundIdle, "%.1f")
-	f.add("ingest: shared-buffer misses per order, service", float64(svcBuf.read)/float64(n), "%.1f")
-	f.add("ingest: shared-buffer misses per order, COPY", float64(copyBuf.read)/float64(n), "%.1f")
-	f.add("ingest: shared-buffer hits per order, service", float64(svcBuf.hit)/float64(n), "%.0f")
-	f.add("ingest: shared-buffer hits per order, COPY", float64(copyBuf.hit)/float64(n), "%.0f")
-	f.add("ingest: WAL bytes per order, service", float64(svcBuf.walBytes)/float64(n), "%.0f")
-	f.add("ingest: WAL bytes per order, COPY", float64(copyBuf.walBytes)/float64(n), "%.0f")
-	f.add("ingest: WAL full-page images per order, service", float64(svcBuf.walFPI)/float64(n), "%.2f")
-	f.add("ingest: WAL full-page images per order, COPY", float64(copyBuf.walFPI)/float64(n), "%.2f")
+	f.add(fmt.Sprintf("ingest of %d more through the service, orders/s, median of %d rounds", n, len(svcRuns)), rate, "%.0f")
+	f.add(fmt.Sprintf("ingest bound: the same orders by pgx COPY, orders/s, median of %d rounds", len(copyRuns)), copyRate, "%.0f")
+	f.add("ingest: service / COPY, of the medians", rate/copyRate, "%.2fx")
+	f.addText("ingest: each round's service, orders/s", rates(svcRuns))
+	f.addText("ingest: each round's COPY, orders/s", rates(copyRuns))
+	f.addText("ingest: each round's service / COPY", strings.Join(ratios, ", "))
+	f.add("ingest: machine idle during the service's runs, core-s a run", svcSum.idle/float64(len(svcRuns)), "%.1f")
+	f.add("ingest: machine idle during COPY, core-s a run", copySum.idle/float64(len(copyRuns)), "%.1f")
+	f.add("ingest: shared-buffer misses per order, service", float64(svcSum.counts.read)/all, "%.1f")
+	f.add("ingest: shared-buffer misses per order, COPY", float64(copySum.counts.read)/all, "%.1f")
+	f.add("ingest: shared-buffer hits per order, service", float64(svcSum.counts.hit)/all, "%.0f")
+	f.add("ingest: shared-buffer hits per order, COPY", float64(copySum.counts.hit)/all, "%.0f")
+	f.add("ingest: WAL bytes per order, service", float64(svcSum.counts.walBytes)/all, "%.0f")
+	f.add("ingest: WAL bytes per order, COPY", float64(copySum.counts.walBytes)/all, "%.0f")
 }
 
 // deleteAgain deletes the orders stored under uids, vacuums them away and
@@ -1379,8 +1445,8 @@ func (g *growth) report(all []*sizeFigures) {
 	}
 	last := all[len(all)-1]
 	for name, unit := range map[string]string{
-		fmt.Sprintf("ingest of %d more through the service, orders/s", g.set.batch): "ingest-orders/s",
-		"ingest: service / COPY":                           "ingest-ratio",
+		fmt.Sprintf("ingest of %d more through the service, orders/s, median of %d rounds", g.set.batch, g.set.rounds): "ingest-orders/s",
+		"ingest: service / COPY, of the medians":           "ingest-ratio",
 		"cache-miss GET /api/orders/{uid}, 1 conn: p99 ms": "miss-p99-ms",
 		"disk per order: every table in all, B":            "disk-B/order",
 	} {
