@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"github.com/marketplace/orders/modules/logtest"
+	"net"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -190,4 +192,51 @@ func TestSIGTERMWithinBudgetWhileTheDatabaseIsSlow(t *testing.T) {
 
 	startChild(t, bin, env(cfg))
 	eventually(t, "all 51 stored after restart", 60*time.Second, func() bool { o, _ := counts(t, store); return o == 51 })
+}
+
+// A connection that has sent nothing (a load balancer's TCP check, a
+// browser's preconnect) or only part of a request does not keep SIGTERM from
+// stopping the service cleanly: the exit is 0, and the log says the stalled
+// one was cut. Before, the HTTP server waited for them until the stop budget
+// ran out, and the service exited 1.
+func TestSIGTERMWithSilentAndStalledConnections(t *testing.T) {
+	bin := buildBinary(t)
+	brokers := kafkatest.Brokers(t)
+	cfg := testConfig(t, brokers)
+	kafkatest.CreateTopics(t, brokers, 3, cfg.Kafka.Topic, cfg.Kafka.DLQTopic)
+	svc := startChild(t, bin, env(cfg))
+	base := "http://" + cfg.HTTP.Addr
+	eventually(t, "ready", 60*time.Second, func() bool {
+		code, _, _, err := tryGet(base + "/readyz")
+		return err == nil && code == 200
+	})
+	silent, err := net.Dial("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	stalled, err := net.Dial("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	if _, err := stalled.Write([]byte("GET /api/orders HTTP/1.1\r\nHost: orders\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // both accepted
+
+	if err := svc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-svc.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM with a silent and a stalled connection open: %v (want 0)\n%s", err, svc.out)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30 s after SIGTERM\n%s", svc.out)
+	}
+	if !strings.Contains(svc.out.String(), "connections still in a request at stop were closed") {
+		t.Errorf("the stop did not say it closed the stalled connection\n%s", svc.out)
+	}
 }

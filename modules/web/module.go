@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,6 +66,7 @@ func newFromGraph(g graphDeps) *fiber.App {
 
 func serve(lc fx.Lifecycle, sd fx.Shutdowner, app *fiber.App, cfg Config, stop stopping, log *slog.Logger) {
 	done := make(chan struct{})
+	open := newConns()
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
 			// Listening here rather than in the goroutine makes a taken port
@@ -76,7 +78,7 @@ func serve(lc fx.Lifecycle, sd fx.Shutdowner, app *fiber.App, cfg Config, stop s
 			log.Info("http listening", "addr", ln.Addr().String())
 			go func() {
 				defer close(done)
-				err := app.Listener(ln)
+				err := app.Listener(open.listener(ln))
 				select {
 				case <-stop:
 				default:
@@ -91,8 +93,34 @@ func serve(lc fx.Lifecycle, sd fx.Shutdowner, app *fiber.App, cfg Config, stop s
 		},
 		OnStop: func(ctx context.Context) error {
 			close(stop)
-			if err := app.ShutdownWithContext(ctx); err != nil {
+			// Requests in progress may finish until a second before the stop
+			// budget ends; connections that send nothing are closed as they
+			// turn silent (conns.go).
+			budget := ctx
+			if deadline, ok := ctx.Deadline(); ok {
+				var cancel context.CancelFunc
+				budget, cancel = context.WithDeadline(ctx, deadline.Add(-time.Second))
+				defer cancel()
+			}
+			shut := make(chan error, 1)
+			go func() { shut <- app.ShutdownWithContext(budget) }()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			var err error
+		wait:
+			for {
+				select {
+				case now := <-tick.C:
+					open.closeSilent(now)
+				case err = <-shut:
+					break wait
+				}
+			}
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 				return fmt.Errorf("http shutdown: %w", err)
+			}
+			if n := open.closeAll(); n > 0 {
+				log.Warn("http: connections still in a request at stop were closed", "connections", n)
 			}
 			select {
 			case <-done:
