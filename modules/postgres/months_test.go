@@ -14,28 +14,13 @@ import (
 	"github.com/marketplace/orders/modules/order"
 )
 
-// partitions lists order_search's partitions, oldest first.
+// partitions lists order_search's partitions: history first (it holds what
+// is before the months), then the months, oldest first.
 func partitions(t *testing.T, dsn string) []string {
 	t.Helper()
-	ctx := context.WithoutCancel(t.Context())
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = 'order_search'::regclass ORDER BY c.relname`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	// history sorts after the months by name, and holds what is before them.
-	if i := slices.Index(names, "order_search_history"); i >= 0 {
-		names = append([]string{"order_search_history"}, slices.Delete(names, i, i+1)...)
-	}
+	var names []string
+	query(t, dsn, `SELECT array_agg(c.relname::text ORDER BY c.relname <> 'order_search_history', c.relname)
+		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'order_search'::regclass`, &names)
 	return names
 }
 
