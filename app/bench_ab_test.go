@@ -185,10 +185,7 @@ func ingestWith(b *testing.B, bin string, cfg config.Config, total int, db *pgxp
 
 // stopChild sends SIGTERM and waits for a clean exit.
 func stopChild(b *testing.B, c *child) {
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		b.Fatal(err)
-	}
-	if err := <-c.done; err != nil {
+	if err := c.stop(b, syscall.SIGTERM, time.Minute); err != nil {
 		b.Fatalf("service exit: %v\n%s", err, c.out)
 	}
 }

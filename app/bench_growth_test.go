@@ -315,16 +315,8 @@ func (g *growth) alive(r *running) {
 
 // stop sends SIGTERM and waits for a clean exit.
 func (g *growth) stop(r *running) {
-	if err := r.c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		g.b.Fatal(err)
-	}
-	select {
-	case err := <-r.c.done:
-		if err != nil {
-			g.b.Fatalf("service exit: %v\n%s", err, r.c.out)
-		}
-	case <-time.After(time.Minute):
-		g.b.Fatalf("service still running a minute after SIGTERM\n%s", r.c.out)
+	if err := r.c.stop(g.b, syscall.SIGTERM, time.Minute); err != nil {
+		g.b.Fatalf("service exit: %v\n%s", err, r.c.out)
 	}
 }
 

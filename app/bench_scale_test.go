@@ -65,10 +65,7 @@ func BenchmarkScaleOut(b *testing.B) {
 			}
 			all := time.Since(start)
 			for _, c := range children {
-				if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-					b.Fatal(err)
-				}
-				if err := <-c.done; err != nil {
+				if err := c.stop(b, syscall.SIGTERM, time.Minute); err != nil {
 					b.Fatalf("instance exit: %v\n%s", err, c.out)
 				}
 			}

@@ -131,16 +131,8 @@ func BenchmarkSoak(b *testing.B) {
 
 		// Stopped, the producer exits once the broker has acknowledged
 		// every order it sent.
-		if err := prod.cmd.Process.Signal(syscall.SIGINT); err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case err := <-prod.done:
-			if err != nil {
-				b.Errorf("producer: %v\n%s", err, prod.out)
-			}
-		case <-time.After(time.Minute):
-			b.Fatalf("the producer still runs a minute after SIGINT\n%s", prod.out)
+		if err := prod.stop(b, syscall.SIGINT, time.Minute); err != nil {
+			b.Errorf("producer: %v\n%s", err, prod.out)
 		}
 		total := int(kafkatest.Produced(b, brokers, cfg.Kafka.Topic))
 		eventually(b, "every order stored", 2*time.Minute, func() bool {
@@ -152,10 +144,7 @@ func BenchmarkSoak(b *testing.B) {
 				b.Errorf("%v orders ingested as %s, want 0", n, outcome)
 			}
 		}
-		if err := svc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			b.Fatal(err)
-		}
-		if err := <-svc.done; err != nil {
+		if err := svc.stop(b, syscall.SIGTERM, time.Minute); err != nil {
 			b.Errorf("service exit: %v", err)
 		}
 		for _, line := range strings.Split(svc.out.String(), "\n") {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -82,12 +81,7 @@ func runReady(b *testing.B, bin string, cfg config.Config) (time.Duration, uint6
 	took := time.Since(start)
 	time.Sleep(3 * time.Second)
 	rss := residentBytes(b, c.cmd.Process.Pid)
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		b.Fatal(err)
-	}
-	if err := <-c.done; err != nil {
-		b.Fatalf("service exit: %v\n%s", err, c.out)
-	}
+	stopChild(b, c)
 	return took, rss
 }
 

@@ -150,17 +150,6 @@ func dlqCount(t *testing.T, brokers []string, topic string) int {
 	return len(kafkatest.ReadN(t, brokers, topic, 1<<30, 2*time.Second))
 }
 
-func waitExit(t *testing.T, c *child, within time.Duration) error {
-	t.Helper()
-	select {
-	case err := <-c.done:
-		return err
-	case <-time.After(within):
-		t.Fatalf("still running %s after the signal; output:\n%s", within, c.out)
-		return nil
-	}
-}
-
 func TestFaultKill9DuringIngestion(t *testing.T) {
 	bin := buildBinary(t)
 	brokers := kafkatest.Brokers(t)
@@ -306,10 +295,7 @@ func TestFaultSIGTERMDuringIngestion(t *testing.T) {
 	first := startChild(t, bin, environ)
 	eventually(t, "ingestion under way", 60*time.Second, func() bool { return storedCount(t, cfg.Postgres.DSN) >= 3000 })
 	sent := time.Now()
-	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitExit(t, first, 10*time.Second); err != nil {
+	if err := first.stop(t, syscall.SIGTERM, 10*time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v (want 0)\n%s", err, first.out)
 	}
 	stopTook := time.Since(sent)
@@ -357,10 +343,7 @@ func TestFaultTwoInstancesAndOneStops(t *testing.T) {
 	kafkatest.Produce(t, brokers, cfg.Kafka.Topic, w.msgs[4000:]...)
 	eventually(t, "ingestion under way", 60*time.Second, func() bool { return storedCount(t, cfg.Postgres.DSN) >= 8000 })
 	stopped := time.Now()
-	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitExit(t, a, 10*time.Second); err != nil {
+	if err := a.stop(t, syscall.SIGTERM, 10*time.Second); err != nil {
 		t.Fatalf("A's exit after SIGTERM: %v\n%s", err, a.out)
 	}
 	eventually(t, "B to finish A's partitions", 120*time.Second, func() bool {

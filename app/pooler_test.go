@@ -2,12 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,19 +60,8 @@ func (f *pooledFleet) start(addr string) *member {
 func (f *pooledFleet) restart(i int) {
 	f.t.Helper()
 	m := f.members[i]
-	if err := m.c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		f.t.Fatal(err)
-	}
-	select {
-	case err := <-m.c.done:
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			f.t.Fatalf("%s: exit code %d after SIGTERM, want 0; output:\n%s", m.base, exit.ExitCode(), m.c.out)
-		} else if err != nil {
-			f.t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		f.t.Fatalf("%s still running 10 s after SIGTERM; output:\n%s", m.base, m.c.out)
+	if err := m.c.stop(f.t, syscall.SIGTERM, 10*time.Second); err != nil {
+		f.t.Fatalf("%s: exit after SIGTERM: %v (want 0); output:\n%s", m.base, err, m.c.out)
 	}
 	f.members[i] = f.start(strings.TrimPrefix(m.base, "http://"))
 }

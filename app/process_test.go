@@ -2,9 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"github.com/marketplace/orders/modules/logtest"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/marketplace/orders/modules/kafka/kafkatest"
+	"github.com/marketplace/orders/modules/logtest"
 	"github.com/marketplace/orders/modules/order"
 	"github.com/marketplace/orders/modules/order/fake"
 	"github.com/marketplace/orders/modules/postgres"
@@ -66,6 +66,22 @@ func startChild(t testing.TB, bin string, environ []string, args ...string) *chi
 	return c
 }
 
+// stop sends sig and returns the exit, failing the test if the process
+// still runs after within.
+func (c *child) stop(tb testing.TB, sig os.Signal, within time.Duration) error {
+	tb.Helper()
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case err := <-c.done:
+		return err
+	case <-time.After(within):
+		tb.Fatalf("still running %s after %s; output:\n%s", within, sig, c.out)
+		return nil
+	}
+}
+
 func TestSIGTERMExitsZeroAndNothingIsLostAcrossRestart(t *testing.T) {
 	bin := buildBinary(t)
 	brokers := kafkatest.Brokers(t)
@@ -92,19 +108,8 @@ func TestSIGTERMExitsZeroAndNothingIsLostAcrossRestart(t *testing.T) {
 	first := startChild(t, bin, env(cfg))
 	eventually(t, "ingestion to be under way", 60*time.Second, func() bool { o, _ := counts(t, store); return o > 0 })
 	sent := time.Now()
-	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-first.done:
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			t.Fatalf("exit code %d after SIGTERM, want 0; output:\n%s", exit.ExitCode(), first.out)
-		} else if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("still running 10 s after SIGTERM; output:\n%s", first.out)
+	if err := first.stop(t, syscall.SIGTERM, 10*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v (want 0); output:\n%s", err, first.out)
 	}
 	t.Logf("exited 0 in %s after SIGTERM", time.Since(sent).Round(time.Millisecond))
 	atStop, _ := counts(t, store)
@@ -171,16 +176,8 @@ func TestSIGTERMWithinBudgetWhileTheDatabaseIsSlow(t *testing.T) {
 		return err == nil && waiting > 0
 	})
 	sent := time.Now()
-	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-first.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM with a write stuck on a lock: %v (want 0)\n%s", err, first.out)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("still running 10 s after SIGTERM with a write stuck on a lock\n%s", first.out)
+	if err := first.stop(t, syscall.SIGTERM, 10*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM with a write stuck on a lock: %v (want 0)\n%s", err, first.out)
 	}
 	t.Logf("exited 0 in %s with a write stuck on a lock", time.Since(sent).Round(time.Millisecond))
 	if err := lock.Rollback(ctx); err != nil {
@@ -225,16 +222,8 @@ func TestSIGTERMWithSilentAndStalledConnections(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // both accepted
 
-	if err := svc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-svc.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM with a silent and a stalled connection open: %v (want 0)\n%s", err, svc.out)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("still running 30 s after SIGTERM\n%s", svc.out)
+	if err := svc.stop(t, syscall.SIGTERM, 30*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM with a silent and a stalled connection open: %v (want 0)\n%s", err, svc.out)
 	}
 	if !strings.Contains(svc.out.String(), "connections still in a request at stop were closed") {
 		t.Errorf("the stop did not say it closed the stalled connection\n%s", svc.out)
